@@ -1,0 +1,260 @@
+"""The feed recommender: profiles from engagement, a mixed and diversified feed, negative feedback.
+
+A profile is a channel-affinity vector plus a content vector (the engagement-weighted sum of the
+item vectors); both decay at each new session so that the profile follows recent interest. A
+feed page mixes personalised picks with popular items and exploration from the channels the user
+knows least, under a per-page channel cap. The feed faults act here: ``cocoon`` removes the mix and
+the cap, ``not_interested_*`` weaken negative feedback, ``tag_delete_cosmetic`` keeps deleted
+tags in the ranking, ``algo_off_*`` leak the profile into the unpersonalised feed, ``minors_leak``
+lets unsuitable channels through minors mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import zlib
+
+import numpy as np
+
+from ._config import Faults
+from ._content import Catalog
+from ._store import Feedback, UserState
+
+__all__ = ["Pick", "Recommender", "unit_hash", "unit_hash_items"]
+
+# Engagement weights: what a click, a second of dwell and a like add to a profile.
+CLICK_WEIGHT = 1.0
+DWELL_WEIGHT_PER_S = 0.1
+DWELL_CAP_S = 60.0
+LIKE_WEIGHT = 2.0
+ONBOARDING_WEIGHT = 3.0
+SESSION_DECAY = 0.85
+# The compliant feed: a fifth popular, a fifth exploration, at most 40% of a page from one channel.
+POPULAR_SHARE = 0.2
+EXPLORE_SHARE = 0.2
+CHANNEL_CAP_SHARE = 0.4
+# "Not interested" in one item scales its channel's affinity by this, and hides close neighbours.
+ITEM_FEEDBACK_CHANNEL_FACTOR = 0.2
+NEIGHBOUR_COSINE = 0.35
+# A tag is shown once its channel holds this share of the profile.
+TAG_SHARE = 0.12
+# Items shown in the current or the previous session are not shown again; older ones may resurface.
+SEEN_MEMORY_SESSIONS = 2
+
+
+def unit_hash(*parts: object) -> float:
+    """A deterministic number in [0, 1) from its parts: which users a fault hits, and which items."""
+    return zlib.crc32("\x1f".join(map(str, parts)).encode()) / 2**32
+
+
+def unit_hash_items(items: np.ndarray, *parts: object) -> np.ndarray:
+    """:func:`unit_hash` for many item indices at once (splitmix64 of the item xor a key)."""
+    key = np.uint64(zlib.crc32("\x1f".join(map(str, parts)).encode()) * 0x9E3779B97F4A7C15 % 2**64)
+    with np.errstate(over="ignore"):
+        z = items.astype(np.uint64) ^ key
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+@dataclasses.dataclass(frozen=True)
+class Pick:
+    item: int
+    reason: str
+
+
+class Recommender:
+    def __init__(self, catalog: Catalog, faults: Faults, seed: int, page_size: int):
+        self.catalog = catalog
+        self.faults = faults
+        self.seed = seed
+        self.page_size = page_size
+        self._region_factors: dict[str, np.ndarray] = {}
+
+    # profile updates ----------------------------------------------------------------------------
+
+    def session_started(self, user: UserState) -> bool:
+        """Decay the profile; returns True when the off-switch silently reset (the ``algo_off_reset`` fault)."""
+        user.affinity *= SESSION_DECAY
+        user.content *= SESSION_DECAY
+        reset_after = self.faults.algo_off_reset
+        return bool(
+            reset_after
+            and not user.personalized
+            and user.off_since_session is not None
+            and user.session_no - user.off_since_session >= reset_after
+        )
+
+    def engage(self, user: UserState, item: int, weight: float) -> None:
+        ch = self.catalog.channel_of[item]
+        user.affinity[ch] += weight
+        user.content += weight * self.catalog.vectors[item]
+
+    def choose_tags(self, user: UserState, channels: list[str]) -> None:
+        for code in channels:
+            ch = self.catalog.channel_index[code]
+            user.affinity[ch] += ONBOARDING_WEIGHT
+            user.content += ONBOARDING_WEIGHT * self.catalog.channel_centroids[ch]
+
+    def delete_tag(self, user: UserState, code: str) -> tuple[float, float]:
+        """Remove a channel from the profile; a cosmetic deletion keeps a share of it. Returns (before, after)."""
+        ch = self.catalog.channel_index[code]
+        keep = self.faults.tag_delete_cosmetic
+        before = float(user.affinity[ch])
+        user.affinity[ch] *= keep
+        centroid = self.catalog.channel_centroids[ch]
+        along = float(user.content @ centroid)
+        if along > 0:
+            user.content -= (1.0 - keep) * along * centroid
+        return before, float(user.affinity[ch])
+
+    def tags(self, user: UserState) -> list[str]:
+        """The interest tags the platform shows: chosen and strongly inferred ones, never a deleted one."""
+        total = float(user.affinity.sum())
+        inferred = set()
+        if total > 0:
+            inferred = {self.catalog.channels[ch].code for ch in np.flatnonzero(user.affinity / total >= TAG_SHARE)}
+        shown = (inferred | user.chosen_tags) - user.deleted_tags
+        return sorted(shown, key=lambda c: self.catalog.channel_index[c])
+
+    def feedback_honoured(self, user: UserState, item: int) -> bool:
+        return unit_hash(self.seed, "fb", user.id, item, len(user.feedback)) >= self.faults.not_interested_ignored
+
+    # ranking ------------------------------------------------------------------------------------
+
+    def _active_feedback(self, user: UserState) -> list[Feedback]:
+        decay = self.faults.not_interested_decay
+        return [
+            fb for fb in user.feedback
+            if fb.honoured and (decay == 0 or user.session_no - fb.session_no < decay)
+        ]
+
+    def _allowed(self, user: UserState, pool: np.ndarray, exclude_seen: bool) -> np.ndarray:
+        """Mask over ``pool``: items the user may be shown (feedback, minors mode, seen)."""
+        cat = self.catalog
+        mask = np.ones(len(pool), dtype=bool)
+        if exclude_seen and user.seen:
+            since = user.session_no - SEEN_MEMORY_SESSIONS + 1
+            recent = np.fromiter((i for i, s in user.seen.items() if s >= since), dtype=np.int64)
+            mask &= ~np.isin(pool, recent)
+        for fb in self._active_feedback(user):
+            if fb.reason == "channel":
+                mask &= cat.channel_of[pool] != cat.channel_of[fb.item]
+            elif fb.reason == "author":
+                mask &= cat.author_of[pool] != cat.author_of[fb.item]
+            else:
+                mask &= cat.vectors[pool] @ cat.vectors[fb.item] < NEIGHBOUR_COSINE
+                mask &= pool != fb.item
+        if user.minors_mode:
+            unsuitable = cat.minors_unsuitable[pool]
+            if unsuitable.any() and self.faults.minors_leak > 0:
+                leak = unit_hash_items(pool[unsuitable], self.seed, "minor", user.id)
+                keep = unsuitable.copy()
+                keep[unsuitable] = leak >= self.faults.minors_leak
+                mask &= ~keep
+            else:
+                mask &= ~unsuitable
+        return mask
+
+    def _cocoon(self, user: UserState) -> float:
+        # Cold start explores even on a cocoon-prone platform: the fault acts once a profile exists.
+        return self.faults.cocoon if user.affinity.sum() > 0 else 0.0
+
+    def _personal_scores(self, user: UserState, pool: np.ndarray, heat: np.ndarray, rng: np.random.Generator):
+        cat = self.catalog
+        s = self._cocoon(user)
+        factor = np.ones(len(cat.channels))
+        for fb in self._active_feedback(user):
+            if fb.reason == "item":
+                factor[cat.channel_of[fb.item]] *= ITEM_FEEDBACK_CHANNEL_FACTOR
+        # Normalised by the profile before the penalty, so that a penalised channel loses share even
+        # when the profile holds nothing else.
+        total = user.affinity.sum()
+        share = user.affinity * factor / total if total > 0 else user.affinity
+        norm = float(np.linalg.norm(user.content))
+        content = (cat.vectors[pool] @ (user.content / norm)) if norm > 0 else np.zeros(len(pool))
+        content = np.where(content > 0, content * factor[cat.channel_of[pool]], content)
+        log_heat = np.log(heat[pool])
+        pop = (log_heat - log_heat.mean()) / (log_heat.std() + 1e-9)
+        noise = rng.gumbel(size=len(pool)) * 0.35 * (1.0 - 0.8 * s)
+        return (2.5 + 4.0 * s) * share[cat.channel_of[pool]] + content + 0.25 * pop + noise
+
+    def feed_page(self, user: UserState, heat: np.ndarray, rng: np.random.Generator) -> list[Pick]:
+        """The next page of the user's feed (does not mark it seen)."""
+        if not user.personalized:
+            return self._unpersonalised_page(user, heat, rng)
+        cat = self.catalog
+        n = self.page_size
+        s = self._cocoon(user)
+        pool = cat.pool(user.lang)
+        mask = self._allowed(user, pool, exclude_seen=True)
+        if not mask.any():
+            mask = self._allowed(user, pool, exclude_seen=False)
+        cand = pool[mask]
+        personal = self._personal_scores(user, cand, heat, rng)
+        popular = np.log(heat[cand]) + rng.gumbel(size=len(cand)) * 0.3
+        n_pop = round(n * POPULAR_SHARE * (1.0 - s))
+        n_exp = round(n * EXPLORE_SHARE * (1.0 - s))
+        cap = n if s >= 1.0 else max(1, math.ceil(n * (CHANNEL_CAP_SHARE + (1.0 - CHANNEL_CAP_SHARE) * s)))
+        picks: list[Pick] = []
+        taken: set[int] = set()
+        per_channel: dict[int, int] = {}
+
+        def take(order: np.ndarray, count: int, reason: str, capped: bool) -> None:
+            for j in order:
+                if count <= 0:
+                    return
+                item = int(cand[j])
+                ch = int(cat.channel_of[item])
+                if item in taken or (capped and per_channel.get(ch, 0) >= cap):
+                    continue
+                picks.append(Pick(item, reason))
+                taken.add(item)
+                per_channel[ch] = per_channel.get(ch, 0) + 1
+                count -= 1
+
+        take(np.argsort(-personal), n - n_pop - n_exp, "personal", capped=True)
+        take(np.argsort(-popular), n_pop, "popular", capped=True)
+        if n_exp:
+            total = user.affinity.sum()
+            share = user.affinity / total if total > 0 else np.zeros_like(user.affinity)
+            # Exploration draws from the half of the channels the user engages with least.
+            order = np.argsort(share + rng.uniform(0, 1e-6, size=len(share)))
+            unfamiliar = set(order[: max(1, len(order) // 2)].tolist())
+            in_unfamiliar = np.array([int(c) in unfamiliar for c in cat.channel_of[cand]])
+            explore_idx = np.flatnonzero(in_unfamiliar)
+            take(rng.permutation(explore_idx), n_exp, "explore", capped=True)
+        if len(picks) < n:
+            take(np.argsort(-personal), n - len(picks), "personal", capped=False)
+        rng.shuffle(picks)
+        return picks
+
+    def _unpersonalised_page(self, user: UserState, heat: np.ndarray, rng: np.random.Generator) -> list[Pick]:
+        """The region's popularity ranking, the same for every user of the region (unless it leaks)."""
+        cat = self.catalog
+        pool = cat.pool(user.lang)
+        if user.region not in self._region_factors:
+            every = np.arange(len(cat.items))
+            self._region_factors[user.region] = 1.0 + 0.3 * unit_hash_items(every, self.seed, "region", user.region)
+        regional = heat[pool] * self._region_factors[user.region][pool]
+        order = pool[np.argsort(-regional, kind="stable")]
+        allowed = self._allowed(user, order, exclude_seen=False)
+        ranked = order[allowed]
+        start = user.feed_position
+        page = [Pick(int(i), "regional") for i in ranked[start : start + self.page_size]]
+        if self.faults.algo_off_leak > 0 and page:
+            cand_mask = self._allowed(user, pool, exclude_seen=True)
+            cand = pool[cand_mask]
+            if len(cand):
+                personal = self._personal_scores(user, cand, heat, rng)
+                best = iter(cand[np.argsort(-personal)].tolist())
+                shown = {p.item for p in page}
+                for k, pick in enumerate(page):
+                    if unit_hash(self.seed, "leak", user.id, user.session_no, start + k) < self.faults.algo_off_leak:
+                        item = next((b for b in best if b not in shown), None)
+                        if item is not None:
+                            page[k] = Pick(item, "leak")
+                            shown.add(item)
+        return page

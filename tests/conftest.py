@@ -1,0 +1,133 @@
+"""Fixtures, from expensive to cheap: a sandbox served by uvicorn in its own process, a session-wide
+Chromium, and an in-process sandbox for the platform's logic."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS_DIR = REPO.parent / "shared" / "corpus"
+CHROMIUM = os.environ.get("ALGOAUDIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-features=RenderDocument",
+]
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Proxies in the environment would send loopback traffic elsewhere.
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def corpus(name: str) -> Path:
+    """A shared corpus file, or a skip that says why."""
+    path = CORPUS_DIR / name
+    if not path.exists():
+        pytest.skip(f"shared corpus {path} is absent (CI has it beside the repo as ../shared/corpus)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclasses.dataclass
+class ServedSandbox:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def truth_path(self) -> Path:
+        return self.data_dir / "ground_truth.sqlite"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_sandbox(data_dir: Path, *args: str, timeout_s: float = 30.0) -> ServedSandbox:
+    """``algoaudit sandbox serve`` in its own process; returns once /healthz answers."""
+    port = free_port()
+    log = (data_dir.parent / f"{data_dir.name}-server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "sandbox", "serve", "--port", str(port), "--data-dir", str(data_dir), *args],
+        stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"sandbox exited with {process.returncode}: {Path(log.name).read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return ServedSandbox(url, data_dir, process)
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"sandbox did not answer within {timeout_s}s: {Path(log.name).read_text()}")
+        time.sleep(0.1)  # polling for readiness, not waiting for a result
+
+
+@pytest.fixture
+def serve_sandbox(tmp_path: Path) -> Iterator[Callable[..., ServedSandbox]]:
+    """Factory: start a sandbox with the given CLI flags; every one started is stopped afterwards."""
+    started: list[ServedSandbox] = []
+
+    def factory(*args: str, name: str = "sandbox") -> ServedSandbox:
+        served = start_sandbox(tmp_path / name, *args)
+        started.append(served)
+        return served
+
+    yield factory
+    for served in started:
+        served.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see .ci/run)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_context(browser: object) -> Iterator[Callable[..., object]]:
+    """Factory for isolated browser contexts, all closed after the test."""
+    contexts: list[object] = []
+
+    def factory(**kwargs: object) -> object:
+        ctx = browser.new_context(**kwargs)  # type: ignore[attr-defined]
+        contexts.append(ctx)
+        return ctx
+
+    yield factory
+    for ctx in contexts:
+        ctx.close()  # type: ignore[attr-defined]
