@@ -26,6 +26,10 @@ DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safa
 def in_process(data_dir: Path, *fault_flags: str, seed: int = 0, corpora: tuple[Path, ...] = (), **config: object):
     """A sandbox app in this process (real SQLite, real routes), for logic tests."""
     faults = load_faults(None, list(fault_flags))
+    # Heat and promotions change with the clock; frozen unless a test sets them, so results don't
+    # depend on when the test runs.
+    config.setdefault("hot_interval_s", 1e12)
+    config.setdefault("promo_interval_s", 1e12)
     return create_app(SandboxConfig(data_dir=data_dir, faults=faults, seed=seed, corpora=corpora, **config))
 
 
@@ -60,6 +64,10 @@ class SandboxUser:
     def new_session(self) -> None:
         """End the browser session: the visit cookie goes, as when a browser is closed."""
         self.client.cookies.delete("gl_visit")
+
+    @staticmethod
+    def cards(page_html: str) -> list[str]:
+        return _CARD.findall(page_html)
 
     def feed(self, pages: int = 1) -> list[str]:
         r = self.client.get("/")
