@@ -127,7 +127,9 @@ class SandboxApp:
     def _assets(self) -> tuple[str, str]:
         css = (_HERE / "static" / "app.css").read_text(encoding="utf-8")
         js = (_HERE / "static" / "app.js").read_text(encoding="utf-8")
-        names = sorted(set(re.findall(r"\.([a-z][a-z0-9-]*)", css)), key=len, reverse=True)
+        names = set(re.findall(r"\.([a-z][a-z0-9-]*)", css))
+        for template in (_HERE / "templates").glob("*.html"):
+            names.update(re.findall(r"c\('([a-z][a-z0-9-]*)'\)", template.read_text(encoding="utf-8")))
         mapping = {n: class_name(n, self.redesign) for n in names}
         if self.redesign:
             css = re.sub(r"\.([a-z][a-z0-9-]*)", lambda m: "." + mapping.get(m.group(1), m.group(1)), css)

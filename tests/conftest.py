@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -52,6 +53,7 @@ class ServedSandbox:
     url: str
     data_dir: Path
     process: subprocess.Popen[bytes]
+    log: IO[bytes]
 
     @property
     def truth_path(self) -> Path:
@@ -65,6 +67,7 @@ class ServedSandbox:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.log.close()
 
 
 def start_sandbox(data_dir: Path, *args: str, timeout_s: float = 30.0) -> ServedSandbox:
@@ -79,14 +82,17 @@ def start_sandbox(data_dir: Path, *args: str, timeout_s: float = 30.0) -> Served
     deadline = time.monotonic() + timeout_s
     while True:
         if process.poll() is not None:
+            log.close()
             raise RuntimeError(f"sandbox exited with {process.returncode}: {Path(log.name).read_text()}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return ServedSandbox(url, data_dir, process)
+                return ServedSandbox(url, data_dir, process, log)
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             process.kill()
+            process.wait()
+            log.close()
             raise RuntimeError(f"sandbox did not answer within {timeout_s}s: {Path(log.name).read_text()}")
         time.sleep(0.1)  # polling for readiness, not waiting for a result
 
