@@ -39,6 +39,11 @@ ITEM_FEEDBACK_CHANNEL_FACTOR = 0.2
 NEIGHBOUR_COSINE = 0.35
 # A tag is shown once its channel holds this share of the profile.
 TAG_SHARE = 0.12
+# Retrieval: this many random candidates from a large pool, plus the POPULAR_HEAD hottest items.
+RANDOM_CANDIDATES = 4000
+POPULAR_HEAD = 1000
+# Candidates whose content similarity to the profile is computed (the ranking stage).
+RERANK_DEPTH = 500
 # Items shown in the current or the previous session are not shown again; older ones may resurface.
 SEEN_MEMORY_SESSIONS = 2
 
@@ -65,13 +70,30 @@ class Pick:
     reason: str
 
 
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, best first, without sorting everything."""
+    if k >= len(scores):
+        return np.argsort(-scores)
+    head = np.argpartition(-scores, k - 1)[:k]
+    return head[np.argsort(-scores[head])]
+
+
 class Recommender:
     def __init__(self, catalog: Catalog, faults: Faults, seed: int, page_size: int):
         self.catalog = catalog
         self.faults = faults
         self.seed = seed
         self.page_size = page_size
-        self._region_factors: dict[str, np.ndarray] = {}
+        # Rankings that change only with the heat bucket: (the heat array they were made from, ranking).
+        self._ranked: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._popularity: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _popularity_z(self, heat: np.ndarray) -> np.ndarray:
+        """Standardised log heat of every item; computed once per heat bucket."""
+        if self._popularity is None or self._popularity[0] is not heat:
+            log_heat = np.log(heat)
+            self._popularity = (heat, (log_heat - log_heat.mean()) / (log_heat.std() + 1e-9))
+        return self._popularity[1]
 
     # profile updates ----------------------------------------------------------------------------
 
@@ -163,6 +185,8 @@ class Recommender:
         return self.faults.cocoon if user.affinity.sum() > 0 else 0.0
 
     def _personal_scores(self, user: UserState, pool: np.ndarray, heat: np.ndarray, rng: np.random.Generator):
+        """Two stages, as retrieval then ranking: a cheap score over every candidate, then the content
+        term for the best RERANK_DEPTH of them (the rest keep the cheap score and rank below)."""
         cat = self.catalog
         s = self._cocoon(user)
         factor = np.ones(len(cat.channels))
@@ -173,13 +197,33 @@ class Recommender:
         # when the profile holds nothing else.
         total = user.affinity.sum()
         share = user.affinity * factor / total if total > 0 else user.affinity
+        channels = cat.channel_of[pool]
+        noise = rng.standard_normal(len(pool), dtype=np.float32) * 0.45 * (1.0 - 0.8 * s)
+        scores = (2.5 + 4.0 * s) * share[channels] + 0.25 * self._popularity_z(heat)[pool] + noise
         norm = float(np.linalg.norm(user.content))
-        content = (cat.vectors[pool] @ (user.content / norm)) if norm > 0 else np.zeros(len(pool))
-        content = np.where(content > 0, content * factor[cat.channel_of[pool]], content)
-        log_heat = np.log(heat[pool])
-        pop = (log_heat - log_heat.mean()) / (log_heat.std() + 1e-9)
-        noise = rng.gumbel(size=len(pool)) * 0.35 * (1.0 - 0.8 * s)
-        return (2.5 + 4.0 * s) * share[cat.channel_of[pool]] + content + 0.25 * pop + noise
+        if norm > 0:
+            head = _top(scores, RERANK_DEPTH)
+            content = cat.vectors[pool[head]] @ (user.content / norm)
+            scores[head] += np.where(content > 0, content * factor[channels[head]], content)
+        return scores
+
+    def _candidates(self, user: UserState, heat: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Retrieval: a random sample of the user's pool plus the popular head, then the filters."""
+        pool = self.catalog.pool(user.lang)
+        if len(pool) > RANDOM_CANDIDATES:
+            sample = pool[rng.integers(0, len(pool), RANDOM_CANDIDATES)]
+            pool = np.unique(np.concatenate([sample, self._popular_head(heat, user.lang)]))
+        cand = pool[self._allowed(user, pool, exclude_seen=True)]
+        return cand if len(cand) >= self.page_size else pool[self._allowed(user, pool, exclude_seen=False)]
+
+    def _popular_head(self, heat: np.ndarray, lang: str) -> np.ndarray:
+        key = ("head", lang)
+        cached = self._ranked.get(key)
+        if cached is None or cached[0] is not heat:
+            pool = self.catalog.pool(lang)
+            cached = (heat, pool[_top(heat[pool], POPULAR_HEAD)])
+            self._ranked[key] = cached
+        return cached[1]
 
     def feed_page(self, user: UserState, heat: np.ndarray, rng: np.random.Generator) -> list[Pick]:
         """The next page of the user's feed (does not mark it seen)."""
@@ -188,13 +232,9 @@ class Recommender:
         cat = self.catalog
         n = self.page_size
         s = self._cocoon(user)
-        pool = cat.pool(user.lang)
-        mask = self._allowed(user, pool, exclude_seen=True)
-        if not mask.any():
-            mask = self._allowed(user, pool, exclude_seen=False)
-        cand = pool[mask]
+        cand = self._candidates(user, heat, rng)
         personal = self._personal_scores(user, cand, heat, rng)
-        popular = np.log(heat[cand]) + rng.gumbel(size=len(cand)) * 0.3
+        popular = self._popularity_z(heat)[cand] + rng.standard_normal(len(cand), dtype=np.float32) * 0.4
         n_pop = round(n * POPULAR_SHARE * (1.0 - s))
         n_exp = round(n * EXPLORE_SHARE * (1.0 - s))
         cap = n if s >= 1.0 else max(1, math.ceil(n * (CHANNEL_CAP_SHARE + (1.0 - CHANNEL_CAP_SHARE) * s)))
@@ -215,46 +255,56 @@ class Recommender:
                 per_channel[ch] = per_channel.get(ch, 0) + 1
                 count -= 1
 
-        take(np.argsort(-personal), n - n_pop - n_exp, "personal", capped=True)
-        take(np.argsort(-popular), n_pop, "popular", capped=True)
+        take(_top(personal, 20 * n), n - n_pop - n_exp, "personal", capped=True)
+        take(_top(popular, 20 * n), n_pop, "popular", capped=True)
         if n_exp:
             total = user.affinity.sum()
             share = user.affinity / total if total > 0 else np.zeros_like(user.affinity)
             # Exploration draws from the half of the channels the user engages with least.
             order = np.argsort(share + rng.uniform(0, 1e-6, size=len(share)))
-            unfamiliar = set(order[: max(1, len(order) // 2)].tolist())
-            in_unfamiliar = np.array([int(c) in unfamiliar for c in cat.channel_of[cand]])
-            explore_idx = np.flatnonzero(in_unfamiliar)
-            take(rng.permutation(explore_idx), n_exp, "explore", capped=True)
+            unfamiliar = np.zeros(len(share), dtype=bool)
+            unfamiliar[order[: max(1, len(order) // 2)]] = True
+            explore_idx = np.flatnonzero(unfamiliar[cat.channel_of[cand]])
+            take(rng.choice(explore_idx, size=min(len(explore_idx), 20 * n), replace=False), n_exp, "explore", capped=True)
         if len(picks) < n:
             take(np.argsort(-personal), n - len(picks), "personal", capped=False)
         rng.shuffle(picks)
         return picks
 
+    def _regional_order(self, heat: np.ndarray, user: UserState) -> np.ndarray:
+        """The region's popularity ranking of the user's pool; computed once per heat bucket."""
+        key = ("region", user.lang, user.region)
+        cached = self._ranked.get(key)
+        if cached is None or cached[0] is not heat:
+            cat = self.catalog
+            pool = cat.pool(user.lang)
+            jitter = 1.0 + 0.3 * unit_hash_items(pool, self.seed, "region", user.region)
+            cached = (heat, pool[np.argsort(-(heat[pool] * jitter), kind="stable")])
+            self._ranked[key] = cached
+        return cached[1]
+
     def _unpersonalised_page(self, user: UserState, heat: np.ndarray, rng: np.random.Generator) -> list[Pick]:
         """The region's popularity ranking, the same for every user of the region (unless it leaks)."""
-        cat = self.catalog
-        pool = cat.pool(user.lang)
-        if user.region not in self._region_factors:
-            every = np.arange(len(cat.items))
-            self._region_factors[user.region] = 1.0 + 0.3 * unit_hash_items(every, self.seed, "region", user.region)
-        regional = heat[pool] * self._region_factors[user.region][pool]
-        order = pool[np.argsort(-regional, kind="stable")]
-        allowed = self._allowed(user, order, exclude_seen=False)
-        ranked = order[allowed]
+        order = self._regional_order(heat, user)
         start = user.feed_position
+        # Filter a prefix only: enough for this page unless the user's filters remove most of it.
+        depth = start + 4 * self.page_size
+        while True:
+            prefix = order[:depth]
+            ranked = prefix[self._allowed(user, prefix, exclude_seen=False)]
+            if len(ranked) >= start + self.page_size or depth >= len(order):
+                break
+            depth *= 2
         page = [Pick(int(i), "regional") for i in ranked[start : start + self.page_size]]
         if self.faults.algo_off_leak > 0 and page:
-            cand_mask = self._allowed(user, pool, exclude_seen=True)
-            cand = pool[cand_mask]
-            if len(cand):
-                personal = self._personal_scores(user, cand, heat, rng)
-                best = iter(cand[np.argsort(-personal)].tolist())
-                shown = {p.item for p in page}
-                for k, pick in enumerate(page):
-                    if unit_hash(self.seed, "leak", user.id, user.session_no, start + k) < self.faults.algo_off_leak:
-                        item = next((b for b in best if b not in shown), None)
-                        if item is not None:
-                            page[k] = Pick(item, "leak")
-                            shown.add(item)
+            cand = self._candidates(user, heat, rng)
+            personal = self._personal_scores(user, cand, heat, rng)
+            best = iter(cand[_top(personal, 4 * self.page_size)].tolist())
+            shown = {p.item for p in page}
+            for k in range(len(page)):
+                if unit_hash(self.seed, "leak", user.id, user.session_no, start + k) < self.faults.algo_off_leak:
+                    item = next((b for b in best if b not in shown), None)
+                    if item is not None:
+                        page[k] = Pick(item, "leak")
+                        shown.add(item)
         return page
