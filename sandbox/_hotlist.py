@@ -68,7 +68,7 @@ class HeatModel:
         pool = cat.pool(user.lang)
         if user.minors_mode:
             unsuitable = cat.minors_unsuitable[pool]
-            leak = unit_hash_items(pool, self.seed, "minor", user.id) < self.faults.minors_leak
+            leak = unit_hash_items(pool, self.seed, "minor", user.username) < self.faults.minors_leak
             pool = pool[~unsuitable | leak]
         order = pool[np.argsort(-heat[pool], kind="stable")]
         s = self.faults.hotlist_personalized

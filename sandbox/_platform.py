@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,9 @@ class Platform:
     # feed ---------------------------------------------------------------------------------------
 
     def feed_page(self, user: UserState, page: int, now: float) -> list[Pick]:
-        rng = np.random.default_rng([self.config.seed, user.id, user.session_no, user.feed_position])
+        # Keyed by the username, not the row id, so a run's results don't depend on sign-up order.
+        user_key = zlib.crc32(user.username.encode())
+        rng = np.random.default_rng([self.config.seed, user_key, user.session_no, user.feed_position])
         heat = self.heat.heat(self.heat.bucket(now))
         picks = self.recommender.feed_page(user, heat, rng)
         start = user.feed_position

@@ -49,7 +49,7 @@ SEEN_MEMORY_SESSIONS = 2
 
 
 def unit_hash(*parts: object) -> float:
-    """A deterministic number in [0, 1) from its parts: which users a fault hits, and which items."""
+    """A deterministic number in [0, 1) from its parts: which users (by username) a fault hits, which items."""
     return zlib.crc32("\x1f".join(map(str, parts)).encode()) / 2**32
 
 
@@ -142,7 +142,7 @@ class Recommender:
         return sorted(shown, key=lambda c: self.catalog.channel_index[c])
 
     def feedback_honoured(self, user: UserState, item: int) -> bool:
-        return unit_hash(self.seed, "fb", user.id, item, len(user.feedback)) >= self.faults.not_interested_ignored
+        return unit_hash(self.seed, "fb", user.username, item, len(user.feedback)) >= self.faults.not_interested_ignored
 
     # ranking ------------------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ class Recommender:
         if user.minors_mode:
             unsuitable = cat.minors_unsuitable[pool]
             if unsuitable.any() and self.faults.minors_leak > 0:
-                leak = unit_hash_items(pool[unsuitable], self.seed, "minor", user.id)
+                leak = unit_hash_items(pool[unsuitable], self.seed, "minor", user.username)
                 keep = unsuitable.copy()
                 keep[unsuitable] = leak >= self.faults.minors_leak
                 mask &= ~keep
@@ -302,7 +302,7 @@ class Recommender:
             best = iter(cand[_top(personal, 4 * self.page_size)].tolist())
             shown = {p.item for p in page}
             for k in range(len(page)):
-                if unit_hash(self.seed, "leak", user.id, user.session_no, start + k) < self.faults.algo_off_leak:
+                if unit_hash(self.seed, "leak", user.username, user.session_no, start + k) < self.faults.algo_off_leak:
                     item = next((b for b in best if b not in shown), None)
                     if item is not None:
                         page[k] = Pick(item, "leak")

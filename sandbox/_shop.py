@@ -125,7 +125,7 @@ def claim_coupon(coupon: Coupon, user: UserState, store: PlatformStore, masking:
     remaining = store.coupon_remaining(coupon.id, coupon.stock)
     if remaining <= 0:
         return ClaimOutcome("sold_out", "sold_out")
-    if masking > 0 and unit_hash(seed, "coupon", user.id, coupon.id) < masking:
+    if masking > 0 and unit_hash(seed, "coupon", user.username, coupon.id) < masking:
         return ClaimOutcome("refused", "masked")
     if not store.take_coupon(user, coupon.id, now):
         return ClaimOutcome("sold_out", "sold_out")
