@@ -1,0 +1,146 @@
+"""Browsers for puppets: one persistent Chromium profile each, a fingerprint that never changes, and
+the one place where Playwright's errors become algoaudit's."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page, Playwright
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from .errors import BrowserCrashed, BrowserError, NavigationError, StepTimeout
+
+__all__ = ["CHROMIUM_ARGS", "BrowserManager", "Fingerprint", "chromium_path", "fingerprint_for", "translate_errors"]
+
+# Without the background-networking flags Chromium floods a closed network with refused connections.
+CHROMIUM_ARGS = (
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-features=RenderDocument",
+)
+
+# Playwright's device descriptors for the persona devices, with a desktop of our own.
+_DEVICES = {"iphone": "iPhone 13", "android": "Pixel 7"}
+_DESKTOP_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+)
+
+
+def chromium_path() -> str | None:
+    """The Chromium to drive: ``ALGOAUDIT_CHROMIUM``, else Debian's, else whatever is on PATH."""
+    for candidate in (os.environ.get("ALGOAUDIT_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser"), shutil.which("google-chrome")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Fingerprint:
+    """What a platform can see of a puppet's browser; fixed per puppet for the whole campaign."""
+
+    device: str
+    user_agent: str
+    viewport: tuple[int, int]
+    device_scale_factor: float
+    is_mobile: bool
+    has_touch: bool
+    locale: str
+    timezone: str
+
+    def context_options(self) -> dict[str, Any]:
+        return {
+            "user_agent": self.user_agent,
+            "viewport": {"width": self.viewport[0], "height": self.viewport[1]},
+            "device_scale_factor": self.device_scale_factor,
+            "is_mobile": self.is_mobile,
+            "has_touch": self.has_touch,
+            "locale": self.locale,
+            "timezone_id": self.timezone,
+        }
+
+
+def fingerprint_for(playwright: Playwright, device: str, locale: str, timezone: str) -> Fingerprint:
+    if device == "desktop":
+        return Fingerprint("desktop", _DESKTOP_UA, (1280, 800), 1.0, False, False, locale, timezone)
+    desc = playwright.devices[_DEVICES[device]]
+    size = desc["viewport"]
+    return Fingerprint(device, desc["user_agent"], (size["width"], size["height"]), desc["device_scale_factor"],
+                       desc["is_mobile"], desc["has_touch"], locale, timezone)
+
+
+@contextlib.contextmanager
+def translate_errors(what: str) -> Iterator[None]:
+    """Playwright errors become algoaudit's, chained, here and nowhere else."""
+    try:
+        yield
+    except PlaywrightTimeout as exc:
+        raise StepTimeout(f"{what}: timed out ({exc.message.splitlines()[0]})") from exc
+    except PlaywrightError as exc:
+        message = exc.message.splitlines()[0] if exc.message else str(exc)
+        if "has been closed" in message or "Target crashed" in message or "Browser closed" in message:
+            raise BrowserCrashed(f"{what}: the browser died ({message})") from exc
+        if "net::" in message or "NS_ERROR" in message:
+            raise NavigationError(f"{what}: {message}") from exc
+        raise BrowserError(f"{what}: {message}") from exc
+
+
+class BrowserManager:
+    """Launches puppets' persistent contexts. One browser process per puppet session: a persistent
+    profile (cookies, storage, cache) cannot be shared between processes."""
+
+    def __init__(self, playwright: Playwright, profiles_dir: Path, *, headless: bool = True,
+                 executable: str | None = None, trace_dir: Path | None = None, har_dir: Path | None = None):
+        self.playwright = playwright
+        self.profiles_dir = profiles_dir
+        self.headless = headless
+        self.executable = executable or chromium_path()
+        if self.executable is None:
+            raise BrowserError("no Chromium found: apt-get install chromium, or set ALGOAUDIT_CHROMIUM")
+        self.trace_dir = trace_dir
+        self.har_dir = har_dir
+
+    def profile_dir(self, puppet_id: str) -> Path:
+        return self.profiles_dir / puppet_id
+
+    @contextlib.asynccontextmanager
+    async def session(self, puppet_id: str, fingerprint: Fingerprint, label: str) -> AsyncIterator[Page]:
+        """A page in the puppet's own profile; the context is closed (and its trace saved) afterwards."""
+        profile = self.profile_dir(puppet_id)
+        profile.mkdir(parents=True, exist_ok=True)
+        # The fingerprint is written once; a later session with another one would be contamination.
+        stamp = profile / "algoaudit-fingerprint.json"
+        wanted = json.dumps(dataclasses.asdict(fingerprint), sort_keys=True)
+        if stamp.exists() and stamp.read_text() != wanted:
+            raise BrowserError(f"profile {profile} was made with another fingerprint")
+        stamp.write_text(wanted)
+        options = fingerprint.context_options()
+        if self.har_dir is not None:
+            self.har_dir.mkdir(parents=True, exist_ok=True)
+            options["record_har_path"] = str(self.har_dir / f"{label}.har")
+        context: BrowserContext
+        with translate_errors(f"launching the browser for {puppet_id}"):
+            context = await self.playwright.chromium.launch_persistent_context(
+                str(profile), executable_path=self.executable, headless=self.headless,
+                args=list(CHROMIUM_ARGS), **options,
+            )
+        try:
+            if self.trace_dir is not None:
+                await context.tracing.start(screenshots=True, snapshots=True)
+            page = context.pages[0] if context.pages else await context.new_page()
+            yield page
+        finally:
+            with contextlib.suppress(PlaywrightError):
+                if self.trace_dir is not None:
+                    self.trace_dir.mkdir(parents=True, exist_ok=True)
+                    await context.tracing.stop(path=str(self.trace_dir / f"{label}.zip"))
+            with contextlib.suppress(PlaywrightError):
+                await context.close()

@@ -1,0 +1,214 @@
+"""A puppet: a persona with an account and a browser profile, doing a round's steps as that persona would.
+
+The driver knows the platform; the puppet decides (which items interest it, how long it reads,
+what it likes) and records everything it sees as soon as it has seen it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any
+
+from playwright.async_api import Page
+
+from personas import Persona
+
+from ._campaign import Step
+from ._driver import Account, Driver, FeedCard
+from ._store import RunStore
+from ._types import PuppetId, SessionId
+from .errors import ControlMissing
+
+__all__ = ["PuppetSpec", "PuppetSession"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PuppetSpec:
+    puppet_id: PuppetId
+    persona: Persona
+    group: str
+    role: str
+    replica: int
+    username: str
+
+    def account(self, password: str) -> Account:
+        a = self.persona.attributes
+        return Account(self.username, password, a.birth_year, a.occupation, self.persona.region, self.persona.language)
+
+
+class PuppetSession:
+    """One puppet in one round: a browser page, the driver, and where to record."""
+
+    def __init__(self, spec: PuppetSpec, driver: Driver, page: Page, store: RunStore, session_id: SessionId,
+                 round_index: int, rng: random.Random, dwell_scale: float):
+        self.spec = spec
+        self.persona = spec.persona
+        self.driver = driver
+        self.page = page
+        self.store = store
+        self.session_id = session_id
+        self.round = round_index
+        self.rng = rng
+        self.dwell_scale = dwell_scale
+        self.where = {"session_id": session_id, "puppet_id": spec.puppet_id, "round": round_index}
+
+    def _record(self, table: str, rows: list[dict[str, Any]]) -> None:
+        self.store.add_rows(table, self.where, rows)
+
+    async def start(self, password: str) -> None:
+        self.driver.observe(self.page, self._record_shown)
+        created = await self.driver.sign_up_or_log_in(self.page, self.spec.account(password))
+        self._record("actions", [{"verb": "sign_up" if created else "log_in", "target": self.spec.username,
+                                  "outcome": "ok"}])
+        self._record("observations", [{"kind": "whoami", "value": await self.driver.whoami(self.page)}])
+
+    async def run(self, step: Step) -> dict[str, Any]:
+        """Do one step; returns a summary for the command row."""
+        handler = getattr(self, f"_{step.verb}")
+        return await handler(step.args)
+
+    # steps --------------------------------------------------------------------------------------
+
+    def _interest_tags(self, offered: tuple[str, ...]) -> list[str]:
+        return [t for t in offered if self.persona.interest_in(t, t) is not None]
+
+    async def _onboarding(self, args: Any) -> dict[str, Any]:
+        page, driver = self.page, self.driver
+        first = await driver.onboarding(page, [] if args.choose == "interests" else list(args.choose))
+        if args.choose == "interests" and first.shown and not first.skipped:
+            # It refused to let us through without tags, or we want ours: choose the persona's interests.
+            first = await driver.onboarding(page, self._interest_tags(first.offered))
+        outcome = dataclasses.asdict(first)
+        self._record("observations", [{"kind": "onboarding", "value": outcome}])
+        if first.shown and not first.skipped and not first.chosen:
+            # A platform that forces tags: choose more until it lets the puppet in, and say so.
+            ordered = self._interest_tags(first.offered) + [t for t in first.offered if t not in self._interest_tags(first.offered)]
+            for k in range(1, len(ordered) + 1):
+                forced = await driver.onboarding(page, ordered[:k])
+                if not forced.shown or forced.chosen:
+                    self._record("actions", [{"verb": "onboarding_forced_choice", "target": ",".join(ordered[:k]),
+                                              "outcome": "passed", "message": first.message}])
+                    break
+        return outcome
+
+    def _record_shown(self, surface: str, entries: list[Any]) -> None:
+        rows = [dataclasses.asdict(e) for e in entries]
+        if surface == "hot":
+            self.store.add_hotlist(self.where, rows)
+        else:
+            self.store.add_impressions(self.where, surface, rows)
+
+    async def _read_feed(self, args: Any) -> dict[str, Any]:
+        behaviour = self.persona.behaviour
+        cards = await self.driver.read_feed(self.page, args.pages or behaviour.scroll_pages)
+        self._record_shown("feed", cards)
+        read = liked = 0
+        if args.engage:
+            for card in cards:
+                interesting = self.persona.interest_in(card.title, card.channel) is not None
+                p_read = behaviour.read_probability.interesting if interesting else behaviour.read_probability.other
+                if self.rng.random() >= p_read:
+                    continue
+                lo, hi = behaviour.dwell_seconds.interesting if interesting else behaviour.dwell_seconds.other
+                dwell_ms = self.rng.uniform(lo, hi) * 1000 * self.dwell_scale
+                await self.driver.open_item(self.page, card)
+                await self.page.wait_for_timeout(dwell_ms)  # the persona reading: behaviour, not a wait
+                did_like = interesting and self.rng.random() < behaviour.like_probability
+                if did_like:
+                    await self.driver.like(self.page)
+                    liked += 1
+                read += 1
+                self.store.set_dwell(self.session_id, card.item_id, card.load, dwell_ms)
+                self._record("actions", [{"verb": "read", "target": card.item_id, "outcome": "liked" if did_like else "read",
+                                          "args": {"dwell_ms": round(dwell_ms)}}])
+            # Leaving the last item page is what makes the browser report its dwell time.
+            await self.page.goto("about:blank")
+        return {"cards": len(cards), "read": read, "liked": liked}
+
+    async def _not_interested(self, args: Any) -> dict[str, Any]:
+        cards = await self.driver.read_feed(self.page, 1)
+        self._record_shown("feed", cards)
+        targets = [c for c in cards if args.topic is None or self.persona.interest_in(c.title, c.channel) == args.topic]
+        done = []
+        for card in targets[: args.count]:
+            message = await self.driver.not_interested(self.page, card, args.reason)
+            done.append(card.item_id)
+            self._record("actions", [{"verb": "not_interested", "target": card.item_id, "outcome": "ok",
+                                      "message": message, "args": {"reason": args.reason, "topic": args.topic}}])
+        return {"marked": len(done), "wanted": args.count, "items": done}
+
+    async def _list_tags(self, args: Any) -> dict[str, Any]:
+        tags = await self.driver.list_tags(self.page)
+        self._record("observations", [{"kind": "tags", "value": tags}])
+        return {"tags": tags}
+
+    async def _delete_tag(self, args: Any) -> dict[str, Any]:
+        tags = await self.driver.list_tags(self.page)
+        self._record("observations", [{"kind": "tags", "value": tags}])
+        if args.tag is not None:
+            wanted = [args.tag]
+        else:
+            wanted = [t for t in tags if self.persona.interest_in(t, t) == args.topic]
+        if not wanted or wanted[0] not in tags:
+            raise ControlMissing(f"no tag {args.tag or args.topic!r} among the listed tags {tags}", url=self.page.url)
+        after = await self.driver.delete_tag(self.page, wanted[0])
+        self._record("actions", [{"verb": "delete_tag", "target": wanted[0], "outcome": "ok" if wanted[0] not in after else "still_listed"}])
+        self._record("observations", [{"kind": "tags", "value": after}])
+        return {"deleted": wanted[0], "tags_after": after}
+
+    async def _personalization(self, args: Any) -> dict[str, Any]:
+        state = await self.driver.personalization(self.page, args.enabled)
+        if args.enabled is not None:
+            self._record("actions", [{"verb": "personalization", "target": "on" if args.enabled else "off",
+                                      "outcome": "on" if state.on else "off"}])
+        self._record("observations", [{"kind": "personalization", "value": dataclasses.asdict(state)}])
+        return dataclasses.asdict(state)
+
+    async def _minors_mode(self, args: Any) -> dict[str, Any]:
+        state = await self.driver.minors_mode(self.page, args.enabled, args.pin)
+        self._record("actions", [{"verb": "minors_mode", "target": "on" if args.enabled else "off", "outcome": "on" if state.on else "off"}])
+        self._record("observations", [{"kind": "minors_mode", "value": dataclasses.asdict(state)}])
+        return dataclasses.asdict(state)
+
+    async def _hot_list(self, args: Any) -> dict[str, Any]:
+        entries = await self.driver.hot_list(self.page)
+        self._record_shown("hot", entries)
+        return {"entries": len(entries)}
+
+    async def _view_products(self, args: Any) -> dict[str, Any]:
+        prices = await self.driver.product_prices(self.page, args.limit)
+        self._record("prices", [{"surface": "list", **dataclasses.asdict(p)} for p in prices])
+        return {"products": len(prices)}
+
+    async def _product_price(self, args: Any) -> dict[str, Any]:
+        price = await self.driver.product_price(self.page, args.product)
+        self._record("prices", [{"surface": "product", **dataclasses.asdict(price)}])
+        return {"price": price.price}
+
+    async def _buy(self, args: Any) -> dict[str, Any]:
+        if args.product is not None:
+            product = args.product
+        else:
+            listed = await self.driver.product_prices(self.page, 200)
+            pick = min if args.strategy == "cheapest" else max
+            product = pick(listed, key=lambda p: p.price).product_id
+        spent, bought = 0.0, 0
+        while bought < args.count or (args.until_spent is not None and spent < args.until_spent):
+            paid = await self.driver.buy(self.page, product)
+            spent += paid
+            bought += 1
+            self._record("actions", [{"verb": "buy", "target": product, "outcome": "ok", "args": {"paid": paid}}])
+        return {"product": product, "bought": bought, "spent": round(spent, 2)}
+
+    async def _claim_coupon(self, args: Any) -> dict[str, Any]:
+        outcome = await self.driver.claim_coupon(self.page, args.coupon)
+        row = dataclasses.asdict(outcome)
+        row["claimed"] = int(row["claimed"])
+        self._record("coupons", [row])
+        return {"message": outcome.message, "claimed": outcome.claimed}
+
+    async def _disclosures(self, args: Any) -> dict[str, Any]:
+        pages = await self.driver.disclosures(self.page)
+        self._record("observations", [{"kind": "disclosure", "value": dataclasses.asdict(p)} for p in pages])
+        return {"found": [p.name for p in pages if p.found], "missing": [p.name for p in pages if not p.found]}
