@@ -14,7 +14,7 @@ from playwright.async_api import Page
 
 from personas import Persona
 
-from ._campaign import Step
+from ._campaign import OnboardingArgs, Step
 from ._driver import Account, Driver, FeedCard
 from ._store import RunStore
 from ._types import PuppetId, SessionId
@@ -56,11 +56,15 @@ class PuppetSession:
     def _record(self, table: str, rows: list[dict[str, Any]]) -> None:
         self.store.add_rows(table, self.where, rows)
 
-    async def start(self, password: str) -> None:
+    async def start(self, password: str, onboard: bool) -> None:
+        """Log in (signing up the first time); ``onboard``: pass onboarding as the persona would, for
+        campaigns that do not make it a step of their own."""
         self.driver.observe(self.page, self._record_shown)
         created = await self.driver.sign_up_or_log_in(self.page, self.spec.account(password))
         self._record("actions", [{"verb": "sign_up" if created else "log_in", "target": self.spec.username,
                                   "outcome": "ok"}])
+        if onboard:
+            await self._onboarding(OnboardingArgs())
         self._record("observations", [{"kind": "whoami", "value": await self.driver.whoami(self.page)}])
 
     async def run(self, step: Step) -> dict[str, Any]:

@@ -1,0 +1,197 @@
+"""Campaigns end to end: real Chromium puppets against the sandbox served by uvicorn in its own process,
+checked against the sandbox's ground truth."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import REPO, ServedSandbox
+
+from harness import _api
+from harness._store import RunStore
+from sandbox import GroundTruth
+
+pytestmark = pytest.mark.e2e
+
+FROZEN = ("--hot-interval", "1000000000")
+
+EVERY_VERB = """
+name: {name}
+target: {{driver: {driver}, base_url: "{url}", options: {{dwell_scale: 0.01}}}}
+accounts: {{prefix: {prefix}}}
+groups:
+  - {{name: sport, persona: zh-sports-fan, replicas: 2, role: treatment}}
+  - {{name: sportctl, persona: zh-sports-fan, replicas: 2, role: control}}
+  - {{name: tech, persona: en-tech-reader, replicas: 2}}
+rounds:
+  - {{name: onboard, phase: warmup, steps: [onboarding, {{read_feed: {{pages: 2, engage: {engage}}}}}]}}
+  - {{name: warm, phase: warmup, steps: [{{read_feed: {{pages: 2, engage: {engage}}}}}]}}
+  - name: interventions
+    phase: intervention
+    groups: [sport]
+    steps: [{{not_interested: {{count: 2}}}}, list_tags, {{delete_tag: {{tag: "{tag}"}}}}, {{personalization: {{enabled: false}}}}]
+  - name: shop
+    phase: measurement
+    steps: [hot_list, {{view_products: {{limit: 8}}}}, {{buy: {{strategy: cheapest}}}}, {{claim_coupon: {{coupon: all30}}}}]
+  - name: settings
+    phase: measurement
+    steps: [{{read_feed: {{pages: 1, engage: false}}}}, {{personalization: {{}}}}, disclosures, {{minors_mode: {{enabled: true, pin: "2468"}}}}]
+execution: {{concurrency: 3, screenshots: on_error}}
+"""
+
+
+def write_campaign(tmp_path: Path, name: str, url: str, *, driver: str = "sandbox", prefix: str = "e2e",
+                   engage: bool = True, tag: str = "体育") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(EVERY_VERB.format(name=name, driver=driver, url=url, prefix=prefix,
+                                      engage=str(engage).lower(), tag=tag), encoding="utf-8")
+    return path
+
+
+def seen_by_user(run_dir: Path) -> collections.Counter:
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        return collections.Counter(db.execute(
+            "SELECT p.username, m.surface, it.platform_item_id FROM impressions m "
+            "JOIN puppets p USING (puppet_id) JOIN items it USING (item_key)").fetchall())
+
+
+def served_by_user(served: ServedSandbox) -> collections.Counter:
+    with GroundTruth(served.truth_path) as truth:
+        return collections.Counter((r["username"], r["surface"], r["item_id"]) for r in truth.rows("impressions"))
+
+
+def test_campaign_with_every_verb_agrees_with_the_server(serve_sandbox: Callable[..., ServedSandbox], tmp_path: Path) -> None:
+    served = serve_sandbox(*FROZEN)
+    run_dir = _api.run(write_campaign(tmp_path, "every-verb", served.url), tmp_path / "runs")
+    store = RunStore.open(run_dir / "run.sqlite")
+    assert store.run()["status"] == "complete"
+    statuses = collections.Counter(r["status"] for r in store.rows("commands"))
+    assert statuses == {"ok": statuses["ok"]}, store.rows("commands", status="error")[:3]
+    verbs = {r["verb"] for r in store.rows("commands")}
+    assert verbs >= {"start", "onboarding", "read_feed", "not_interested", "list_tags", "delete_tag", "personalization",
+                     "hot_list", "view_products", "buy", "claim_coupon", "disclosures", "minors_mode"}
+    assert len(store.rows("puppets")) == 6 and len(store.rows("rounds")) == 5
+
+    # Every card the server served is in the run, and nothing else: same users, surfaces, items, counts.
+    mine, theirs = seen_by_user(run_dir), served_by_user(served)
+    assert sum(mine.values()) > 500
+    assert mine == theirs
+
+    with GroundTruth(served.truth_path) as truth:
+        rejected = {r["item_id"] for r in truth.rows("feedback")}
+        switched = {(r["username"], r["setting"], r["value"]) for r in truth.rows("switches")}
+        tags = truth.rows("tag_changes")
+    recorded = {r["target"] for r in store.rows("actions", verb="not_interested")}
+    assert rejected == recorded and len(recorded) == 4
+    assert {(u, "personalized", 0) for u in ("e2e_sport_0", "e2e_sport_1")} <= switched
+    assert {r["channel"] for r in tags} == {"sports"}
+    whoami = {r["puppet_id"]: r["value"] for r in store.rows("observations", kind="whoami")}
+    assert whoami["sport-0"] == "e2e_sport_0" and not store.rows("events", kind="contamination")
+    store.close()
+
+
+def test_declarative_driver_records_the_same_impressions(serve_sandbox: Callable[..., ServedSandbox], tmp_path: Path) -> None:
+    results = []
+    for driver in ("sandbox", "sandbox-declarative"):
+        served = serve_sandbox(*FROZEN, name=f"sandbox-{driver}")
+        campaign = write_campaign(tmp_path, f"parity-{driver}", served.url, driver=driver, prefix="twin", engage=False)
+        run_dir = _api.run(campaign, tmp_path / f"runs-{driver}")
+        with sqlite3.connect(run_dir / "run.sqlite") as db:
+            results.append(db.execute(
+                "SELECT m.puppet_id, m.round, m.surface, it.platform_item_id FROM impressions m "
+                "JOIN items it USING (item_key) ORDER BY m.puppet_id, m.round, m.surface, m.load, m.position").fetchall())
+        assert seen_by_user(run_dir) == served_by_user(served)
+    assert len(results[0]) > 300
+    assert results[0] == results[1]
+
+
+SLOW_CAMPAIGN = """
+name: killed
+target: {{driver: sandbox, base_url: "{url}", options: {{dwell_scale: 0.02}}}}
+accounts: {{prefix: kill}}
+groups: [{{name: g, persona: zh-sports-fan, replicas: 3}}]
+rounds:
+  - {{name: read, repeat: 4, steps: [{{read_feed: {{pages: 2}}}}, hot_list]}}
+execution: {{concurrency: 3}}
+"""
+
+
+def test_sigkill_mid_campaign_then_resume_loses_nothing_and_repeats_nothing(
+        serve_sandbox: Callable[..., ServedSandbox], tmp_path: Path) -> None:
+    served = serve_sandbox(*FROZEN)
+    campaign = tmp_path / "killed.yaml"
+    campaign.write_text(SLOW_CAMPAIGN.format(url=served.url), encoding="utf-8")
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(campaign), "--runs", str(runs)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # Kill once the first round is done and the second is under way (polling the run database).
+    deadline = time.monotonic() + 120
+    run_db = None
+    while time.monotonic() < deadline:
+        found = list(runs.glob("*/run.sqlite"))
+        if found:
+            run_db = found[0]
+            try:
+                with sqlite3.connect(run_db) as db:
+                    done = db.execute("SELECT COUNT(*) FROM sessions WHERE status = 'complete'").fetchone()[0]
+                    running = db.execute("SELECT COUNT(*) FROM sessions WHERE status = 'running' AND round = 1").fetchone()[0]
+            except sqlite3.OperationalError:  # the schema is not written yet
+                done = running = 0
+            if done >= 3 and running:
+                break
+        time.sleep(0.2)
+    assert run_db is not None
+    os.killpg(proc.pid, signal.SIGKILL)  # the harness and its browsers, with no chance to clean up
+    proc.wait()
+    with sqlite3.connect(run_db) as db:
+        before = set(db.execute("SELECT session_id, surface, load, position, item_key FROM impressions").fetchall())
+        complete_before = db.execute("SELECT COUNT(*) FROM sessions WHERE status = 'complete'").fetchone()[0]
+    assert before and complete_before < 12
+
+    resumed = subprocess.run([sys.executable, "-m", "harness.cli", "resume", str(run_db.parent)], cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    store = RunStore.open(run_db)
+    after = {(r["session_id"], r["surface"], r["load"], r["position"], r["item_key"]) for r in store.rows("impressions")}
+    assert before <= after  # nothing collected before the kill is lost
+    assert store.run()["status"] == "complete"
+    # Every (puppet, round) finished exactly once, and every step of it ran ok exactly once.
+    assert sorted(store.completed()) == [(f"g-{k}", r) for k in range(3) for r in range(4)]
+    ok_steps = collections.Counter((c["puppet_id"], c["round"], c["step_index"]) for c in store.rows("commands", status="ok")
+                                   if c["step_index"] >= 0)
+    assert set(ok_steps) == {(f"g-{k}", r, s) for k in range(3) for r in range(4) for s in range(2)}
+    assert set(ok_steps.values()) == {1}
+    statuses = collections.Counter(r["status"] for r in store.rows("sessions"))
+    assert statuses["complete"] == 12 and statuses["interrupted"] >= 1
+    assert store.rows("events", kind="resume")
+    store.close()
+
+
+def test_captcha_pauses_the_puppet_and_errors_are_retried(serve_sandbox: Callable[..., ServedSandbox], tmp_path: Path) -> None:
+    served = serve_sandbox(*FROZEN, "--fault", "chaos.captcha_after=25", "--fault", "chaos.captcha_cooldown_s=2",
+                           "--fault", "chaos.error_rate=0.05")
+    campaign = tmp_path / "walls.yaml"
+    campaign.write_text(f"""
+name: walls
+target: {{driver: sandbox, base_url: "{served.url}"}}
+groups: [{{name: g, persona: zh-passive, replicas: 2}}]
+rounds: [{{name: read, repeat: 3, steps: [{{read_feed: {{pages: 2}}}}, hot_list, list_tags]}}]
+execution: {{concurrency: 2, captcha_pause_s: 2.5, retries: 4}}
+""", encoding="utf-8")
+    run_dir = _api.run(campaign, tmp_path / "runs")
+    store = RunStore.open(run_dir / "run.sqlite")
+    assert store.run()["status"] == "complete"
+    assert store.rows("events", kind="captcha")
+    assert {r["status"] for r in store.rows("sessions")} >= {"complete", "blocked"}
+    with GroundTruth(served.truth_path) as truth:
+        assert {r["kind"] for r in truth.rows("chaos")} >= {"captcha"}
+    store.close()
