@@ -137,6 +137,8 @@ class Step(_Strict):
             raise ValueError(f"unknown step {verb!r}; steps: {', '.join(STEP_ARGS)}")
         if not isinstance(args, dict):
             raise ValueError(f"the arguments of {verb} must be a mapping")
+        if any(isinstance(k, bool) for k in args):
+            raise ValueError(f"{verb}: YAML reads the keys on/off/yes/no as true/false; write 'enabled: true'")
         try:
             parsed = STEP_ARGS[verb].model_validate(args)
         except ValidationError as exc:

@@ -387,6 +387,14 @@ def _step_shape(value: Any) -> Any:
         raise ValueError(f"one step per list item: {keys[0]!r} and {keys[1]!r} are two steps")
     if not keys:
         raise ValueError(unknown.replace(repr(value), repr(next(iter(value), ""))))
+    kind = keys[0]
+    # Checked here, not by the model: its error could not say which keys the step takes.
+    takes = [field.alias or name for name, field in _PRIMITIVES[kind].model_fields.items()]
+    extra = [key for key in value if key not in takes]
+    if extra:
+        raise ValueError(f"a {kind} step has no {extra[0]!r}; its keys are: {', '.join(takes)}")
+    if kind in _BARE and value[kind] is not None:
+        raise ValueError(f"{kind} takes nothing: write it alone, as - {kind}")
     return value
 
 
@@ -396,9 +404,16 @@ def _step_kind(value: Any) -> str | None:
     return next((key for key, model in _PRIMITIVES.items() if isinstance(value, model)), None)
 
 
+def _step_tag(value: Any) -> str | None:
+    # pydantic puts the tag in an error's location; one that is not a key of the file keeps it out
+    # of the field an error names.
+    kind = _step_kind(value)
+    return None if kind is None else f"{kind} step"
+
+
 Step = Annotated[
-    typing.Union[tuple(Annotated[model, Tag(key)] for key, model in _PRIMITIVES.items())],  # noqa: UP007
-    Discriminator(_step_kind),
+    typing.Union[tuple(Annotated[model, Tag(f"{key} step")] for key, model in _PRIMITIVES.items())],  # noqa: UP007
+    Discriminator(_step_tag),
     BeforeValidator(_step_shape),
 ]
 for _model in (ExpectNavigation, If, Repeat, ForEach):
