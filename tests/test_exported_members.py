@@ -1,0 +1,16 @@
+"""Each package's public surface is its curated ``__all__``: everything listed exists, nothing else leaks."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize("package", ["harness", "personas", "sandbox"])
+def test_all_is_exactly_the_public_names(package: str) -> None:
+    module = importlib.import_module(package)
+    public = {name for name in vars(module) if not name.startswith("_")}
+    submodules = {name for name in public if isinstance(getattr(module, name), type(importlib))}
+    assert set(module.__all__) == public - submodules
+    assert module.__all__ == sorted(module.__all__)
