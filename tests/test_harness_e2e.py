@@ -184,7 +184,7 @@ def test_captcha_pauses_the_puppet_and_errors_are_retried(serve_sandbox: Callabl
 name: walls
 target: {{driver: sandbox, base_url: "{served.url}"}}
 groups: [{{name: g, persona: zh-passive, replicas: 2}}]
-rounds: [{{name: read, repeat: 3, steps: [{{read_feed: {{pages: 2}}}}, hot_list, list_tags]}}]
+rounds: [{{name: read, repeat: 3, steps: [{{read_feed: {{pages: 2, engage: false}}}}, hot_list, list_tags]}}]
 execution: {{concurrency: 2, captcha_pause_s: 2.5, retries: 4}}
 """, encoding="utf-8")
     run_dir = _api.run(campaign, tmp_path / "runs")

@@ -161,3 +161,9 @@ def test_cli_personas(tmp_path: Path) -> None:
     bad.write_text("id: broken\nlocale: fr-FR\n", encoding="utf-8")
     checked = runner.invoke(app, ["personas", "validate", str(bad)])
     assert checked.exit_code == 2 and "broken.yaml:2" in checked.output
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "campaigns").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_campaigns_validate(path: Path) -> None:
+    loaded = load_campaign(path)
+    assert loaded.campaign.target.driver in ("sandbox", "sandbox-declarative")
