@@ -440,10 +440,10 @@ class DriverFile(_Strict):
 FieldPath = tuple[str | int, ...]
 
 
-def load_driver_file(path: Path, *, text: str | None = None) -> tuple[DriverFile, SpecFile]:
+def load_driver_file(path: Path) -> tuple[DriverFile, SpecFile]:
     """Read and check a driver file; ConfigError naming file, line and field for every mistake."""
     try:
-        spec, where = load_yaml_spec(path, DriverFile, text=text)
+        spec, where = load_yaml_spec(path, DriverFile)
         errors = sorted(_problems(spec, where), key=lambda err: err.line or 0)
         if errors:
             raise errors[0] if len(errors) == 1 else SpecErrors(errors)
@@ -471,7 +471,8 @@ def _walk(steps: Sequence[Any], path: FieldPath, in_repeat: bool = False) -> Ite
 
 def _control_of(step: Any) -> tuple[str, Control] | None:
     match step:
-        case Click(click=c) | WaitFor(wait_for=c) | Fill(fill=c) | Select(select=c) | ScrollIntoView(scroll_into_view=c):
+        case (Click(click=c) | WaitFor(wait_for=c) | Fill(fill=c) | Select(select=c)
+              | ScrollIntoView(scroll_into_view=c)):
             return _step_kind(step) or "", c
         case ExtractStep(extract=c):
             return "extract", c
@@ -667,7 +668,8 @@ def _return_problems(verb: str, step: Return, path: FieldPath, defined: dict[str
     whole = _PLACEHOLDER.fullmatch(value) if isinstance(value, str) else None
     if whole is None or whole.group(2) is not None:
         kind = f"a list of {cls.__name__} records" if many else f"a mapping of the {cls.__name__} fields"
-        yield where.error(at, f'{verb} returns {kind}: write it here, or name the variable that holds it, such as "{{found}}"')
+        yield where.error(at, f"{verb} returns {kind}: write it here, or name the variable that holds it, "
+                              'such as "{found}"')
         return
     # Records are built where the variable is filled: their fields must be the verb's.
     for source, source_path in defined.get(whole.group(1), []):
@@ -716,7 +718,8 @@ _ROWS_JS = """(rows, spec) => {
     return rows.map(row => {
         if (spec.fields === null) return read(row, spec);
         const out = {};
-        for (const [name, f] of Object.entries(spec.fields)) out[name] = read(f.selector ? row.querySelector(f.selector) : row, f);
+        for (const [name, f] of Object.entries(spec.fields))
+            out[name] = read(f.selector ? row.querySelector(f.selector) : row, f);
         return out;
     });
 }"""
@@ -733,9 +736,13 @@ class DeclarativeDriver:
         self.where = where
         self.name = spec.name
         # The campaign's target options carry settings for others too (dwell_scale): take only ours.
-        self.variables = {**spec.variables, **{key: _text(value) for key, value in options.items() if key in spec.variables}}
+        self.variables = {**spec.variables,
+                          **{key: _text(value) for key, value in options.items() if key in spec.variables}}
+        timeout_ms = options.get("timeout_ms", spec.timeout_ms)
+        if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int | float) or timeout_ms <= 0:
+            raise ConfigError(f"the target option timeout_ms must be a number of milliseconds, not {timeout_ms!r}")
         self.ops = PageOps(base_url, captcha_check=self.captcha_shown, evidence_dir=evidence_dir,
-                           timeout_ms=float(options.get("timeout_ms", spec.timeout_ms)),
+                           timeout_ms=float(timeout_ms),
                            surfaces={name: Surface(surface.rows, self._surface_reader(name))
                                      for name, surface in spec.surfaces.items()})
 
@@ -926,7 +933,8 @@ class DeclarativeDriver:
             anchors = run.on.anchors
         else:
             raise self._error(path, "no page declared before this step: add a goto or an on_page step")
-        locator = await self.ops.require(run.page, selector, control=name, anchors=anchors, timeout_ms=control.timeout_ms)
+        locator = await self.ops.require(run.page, selector, control=name, anchors=anchors,
+                                         timeout_ms=control.timeout_ms)
         return locator, name
 
     async def _scroll(self, run: _Run, scroll: Scroll, path: FieldPath) -> None:

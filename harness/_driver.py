@@ -128,7 +128,8 @@ class Driver(Protocol):
         ...
 
     async def read_feed(self, page: Page, pages: int) -> list[FeedCard]:
-        """Open the feed, scroll until ``pages`` pages are loaded, return every card loaded, in order."""
+        """Open the feed, scroll to its end ``pages - 1`` times (each time until more cards came), and
+        return every card loaded, in order: a feed that prefetches shows more than ``pages`` pages."""
         ...
 
     async def open_item(self, page: Page, card: FeedCard) -> None: ...

@@ -53,8 +53,10 @@ class PageOps:
         self.timeout_ms = timeout_ms
         self._observers: dict[Page, Observer] = {}
         self._loads: dict[Page, int] = {}
+        self._inflight: dict[Page, int] = {}
 
     def observe(self, page: Page, callback: Observer) -> None:
+        self._track(page)
         self._observers[page] = callback
         page.on("close", lambda _: (self._observers.pop(page, None), self._loads.pop(page, None)))
 
@@ -116,10 +118,38 @@ class PageOps:
         if await self.captcha_check(page):
             raise Blocked(f"a CAPTCHA wall at {page.url}", url=page.url)
 
-    async def settle(self, page: Page) -> None:
-        """Wait until the page's own requests are done (infinite scroll fetches, beacons)."""
+    def _track(self, page: Page) -> None:
+        if page in self._inflight:
+            return
+        self._inflight[page] = 0
+
+        def started(_: object) -> None:
+            self._inflight[page] = self._inflight.get(page, 0) + 1
+
+        def ended(_: object) -> None:
+            self._inflight[page] = max(0, self._inflight.get(page, 0) - 1)
+
+        page.on("request", started)
+        page.on("requestfinished", ended)
+        page.on("requestfailed", ended)
+        page.on("close", lambda _: self._inflight.pop(page, None))
+
+    async def settle(self, page: Page, quiet_s: float = 0.25) -> None:
+        """Wait until the page's own requests are done (infinite-scroll fetches) and stay done a moment.
+
+        Playwright's "networkidle" is a load state: once reached after loading, it is never awaited
+        again, so a fetch started by scrolling needs requests counted here."""
+        self._track(page)
         with translate_errors(f"waiting for {page.url} to settle"):
             await page.wait_for_load_state("networkidle", timeout=self.timeout_ms)
+        deadline = time.monotonic() + self.timeout_ms / 1000
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            if self._inflight.get(page, 0):
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s:
+                return
+            await asyncio.sleep(0.05)
 
     async def screenshot(self, page: Page, label: str) -> Path | None:
         if self.evidence_dir is None:

@@ -217,7 +217,9 @@ class CampaignRun:
             raise
         complete = all((p.puppet_id, r.index) in store.completed()
                        for r in self.rounds for p in self.puppets if p.group in r.groups)
-        status = "complete" if complete else "incomplete"
+        # A drifted driver measured nothing: the run is not complete, whatever its sessions say.
+        drifted = store.db.execute("SELECT COUNT(*) FROM commands WHERE status = 'driver_drift'").fetchone()[0]
+        status = "complete" if complete and not drifted else "incomplete"
         store.set_run_status(status)
         self.progress(ProgressEvent("run_finished", status=status))
         return status

@@ -109,7 +109,8 @@ class SandboxDriver:
         return True
 
     async def whoami(self, page: Page) -> str:
-        await self.ops.goto(page, "/me")
+        if await self._path(page) != "/me":
+            await self.ops.goto(page, "/me")
         return await self.ops.text(await self.ops.require(page, ".profile-name", control="account name", anchors=ME))
 
     # onboarding and feed ------------------------------------------------------------------------
@@ -187,7 +188,7 @@ class SandboxDriver:
         await ops.goto(page, "/")
         await ops.click_through(page, ".tabbar a[href='/me']", control="the Me tab", anchors=FEED)
         await ops.click_through(page, f"a[href='{link}']", control=control, anchors=ME)
-        await ops.require(page, anchors[0], control=control, anchors=anchors)
+        await ops.require(page, ", ".join(anchors), control=control, anchors=anchors)
         return 2
 
     async def list_tags(self, page: Page) -> list[str]:
@@ -198,9 +199,9 @@ class SandboxDriver:
     async def delete_tag(self, page: Page, tag: str) -> list[str]:
         ops = self.ops
         await ops.goto(page, "/me/tags")
-        row = page.locator(".tag").filter(has=page.locator(".tag-name", has_text=tag))
-        if not await row.count():
-            await ops.require(page, f".tag-name:text-is('{tag}')", control=f"tag {tag}", anchors=TAGS, timeout_ms=1)
+        # Exact text: deleting "科技" must not hit "科技数码".
+        await ops.require(page, f".tag-name:text-is('{tag}')", control=f"tag {tag}", anchors=TAGS, timeout_ms=1000)
+        row = page.locator(".tag").filter(has=page.locator(f".tag-name:text-is('{tag}')"))
         with translate_errors(f"deleting tag {tag}"):
             async with page.expect_navigation():
                 await row.first.locator(".tag-delete").click()
@@ -258,13 +259,11 @@ class SandboxDriver:
                 rows = await page.eval_on_selector_all(".product-link", """els => els.map(e => ({
                     href: e.getAttribute('href'), title: e.querySelector('.product-title').textContent,
                     price: e.querySelector('.product-price').textContent}))""")
-            for r in rows:
-                if len(seen) >= limit:
-                    return seen
+            for r in rows[: limit - len(seen)]:
                 seen.append(PriceSeen(r["href"].rsplit("/", 1)[-1], r["title"].strip(), parse_price(r["price"]),
                                       r["price"].strip(), len(seen)))
             more = page.locator(".shop a[href*='page=']")
-            if not await more.count():
+            if len(seen) >= limit or not await more.count():
                 return seen
             await ops.goto(page, await more.first.get_attribute("href") or "/shop")
 

@@ -4,8 +4,6 @@ Chromium, and an in-process sandbox for the platform's logic."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,14 +15,11 @@ from typing import IO
 import httpx
 import pytest
 
+from harness._browser import CHROMIUM_ARGS, chromium_path
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS_DIR = REPO.parent / "shared" / "corpus"
-CHROMIUM = os.environ.get("ALGOAUDIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-features=RenderDocument",
-]
+CHROMIUM = chromium_path()
 
 
 @pytest.fixture(autouse=True)
@@ -114,12 +109,12 @@ def serve_sandbox(tmp_path: Path) -> Iterator[Callable[..., ServedSandbox]]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see .ci/run)")
+    if CHROMIUM is None:
+        pytest.skip("Chromium not found: apt-get install chromium (scripts/setup.sh does), or set ALGOAUDIT_CHROMIUM")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS), headless=True)
         yield browser
         browser.close()
 
