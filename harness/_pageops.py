@@ -54,6 +54,7 @@ class PageOps:
         self._observers: dict[Page, Observer] = {}
         self._loads: dict[Page, int] = {}
         self._inflight: dict[Page, int] = {}
+        self._last_activity: dict[Page, float] = {}
 
     def observe(self, page: Page, callback: Observer) -> None:
         self._track(page)
@@ -125,16 +126,18 @@ class PageOps:
 
         def started(_: object) -> None:
             self._inflight[page] = self._inflight.get(page, 0) + 1
+            self._last_activity[page] = time.monotonic()
 
         def ended(_: object) -> None:
             self._inflight[page] = max(0, self._inflight.get(page, 0) - 1)
+            self._last_activity[page] = time.monotonic()
 
         page.on("request", started)
         page.on("requestfinished", ended)
         page.on("requestfailed", ended)
-        page.on("close", lambda _: self._inflight.pop(page, None))
+        page.on("close", lambda _: (self._inflight.pop(page, None), self._last_activity.pop(page, None)))
 
-    async def settle(self, page: Page, quiet_s: float = 0.25) -> None:
+    async def settle(self, page: Page, quiet_s: float = 0.1) -> None:
         """Wait until the page's own requests are done (infinite-scroll fetches) and stay done a moment.
 
         Playwright's "networkidle" is a load state: once reached after loading, it is never awaited
@@ -143,13 +146,12 @@ class PageOps:
         with translate_errors(f"waiting for {page.url} to settle"):
             await page.wait_for_load_state("networkidle", timeout=self.timeout_ms)
         deadline = time.monotonic() + self.timeout_ms / 1000
-        quiet_since = time.monotonic()
         while time.monotonic() < deadline:
-            if self._inflight.get(page, 0):
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= quiet_s:
+            # Quiet since the page's last request started or ended: a second settle costs nothing.
+            idle = time.monotonic() - self._last_activity.get(page, 0.0)
+            if not self._inflight.get(page, 0) and idle >= quiet_s:
                 return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
 
     async def screenshot(self, page: Page, label: str) -> Path | None:
         if self.evidence_dir is None:
