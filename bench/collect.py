@@ -19,10 +19,8 @@ import collections
 import os
 import resource
 import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,11 +28,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 
 from harness._api import run as run_campaign
 from harness._browser import CHROMIUM_ARGS, chromium_path
 from harness._runner import ProgressEvent
+
+from _served import cpu_seconds, free_port, start_sandbox, stop_sandbox  # noqa: E402 - bench/ is on sys.path
+
+# Heat frozen for the whole run, so the harness and the bare script see the same feeds.
+FROZEN_HEAT = ("--hot-interval", "1000000000")
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,46 +49,10 @@ TIMEOUT_MS = 10_000
 # processes ------------------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def own_cpu_seconds() -> float:
     """This process and every child it has reaped (which include their reaped children)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sandbox(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "harness.cli", "sandbox", "serve", "--port", str(port), "--data-dir", str(data_dir),
-            "--fresh", "--hot-interval", "1000000000"]
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    proc.wait()
-    raise SystemExit("sandbox did not start")
-
-
-def stop_sandbox(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def descendants(root: int, exclude: set[int]) -> list[int]:
@@ -317,14 +283,14 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="algoaudit-collect-"))
     try:
         port = free_port()
-        sandbox = start_sandbox(tmp / "sandbox-harness", port)
+        sandbox = start_sandbox(tmp / "sandbox-harness", port, *FROZEN_HEAT)
         try:
             measure(harness, sandbox, args.concurrency,
                     lambda: harness_phase(args, f"http://127.0.0.1:{port}", tmp, harness))
         finally:
             stop_sandbox(sandbox)
         port = free_port()
-        sandbox = start_sandbox(tmp / "sandbox-bare", port)
+        sandbox = start_sandbox(tmp / "sandbox-bare", port, *FROZEN_HEAT)
         try:
             measure(bare_figures, sandbox, args.concurrency,
                     lambda: asyncio.run(bare(args, f"http://127.0.0.1:{port}", tmp / "bare-profiles")))

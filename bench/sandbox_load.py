@@ -10,38 +10,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from _served import cpu_seconds, start_sandbox, stop_sandbox  # bench/ is on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start(data_dir: Path, port: int, corpus: list[str]) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "harness.cli", "sandbox", "serve", "--port", str(port), "--data-dir", str(data_dir)]
-    for path in corpus:
-        args += ["--corpus", path]
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("sandbox did not start")
 
 
 async def make_user(base: str, n: int) -> httpx.AsyncClient:
@@ -84,14 +62,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8799)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start(Path(tmp) / "sandbox", args.port, args.corpus)
+        proc = start_sandbox(Path(tmp) / "sandbox", args.port, *(f for c in args.corpus for f in ("--corpus", c)))
         try:
             cpu_before = cpu_seconds(proc.pid)
             latencies, elapsed = asyncio.run(run(f"http://127.0.0.1:{args.port}", args.users, args.concurrency, args.seconds))
             server_cpu = cpu_seconds(proc.pid) - cpu_before
         finally:
-            proc.terminate()
-            proc.wait()
+            stop_sandbox(proc)
     latencies.sort()
     n = len(latencies)
     pct = lambda q: latencies[min(n - 1, int(q * n))] * 1000  # noqa: E731

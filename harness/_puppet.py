@@ -15,7 +15,7 @@ from playwright.async_api import Page
 from personas import Persona
 
 from ._campaign import OnboardingArgs, Step
-from ._driver import Account, Driver, FeedCard
+from ._driver import Account, Driver
 from ._store import RunStore
 from ._types import PuppetId, SessionId
 from .errors import ControlMissing

@@ -279,7 +279,7 @@ def sandbox_serve(
 
     Example: algoaudit sandbox serve --fault not_interested_ignored=1.0 --port 8765
     """
-    from sandbox import SandboxConfig, SandboxConfigError, load_catalog, load_faults, serve
+    from sandbox import SandboxConfig, SandboxConfigError, load_faults, serve
 
     try:
         loaded = load_faults(faults, fault)
