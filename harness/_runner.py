@@ -282,6 +282,8 @@ class CampaignRun:
             raise
         else:
             store.finish_session(session_id, status)
+        finally:
+            self._hash_recordings(session_id, puppet.puppet_id, rnd.index)
         self.progress(ProgressEvent("session_finished", rnd.index, rnd.name, rnd.phase, puppet.puppet_id,
                                     puppet.group, status=status))
         return status
@@ -348,6 +350,14 @@ class CampaignRun:
         except Exception as exc:  # noqa: BLE001 - a dead page cannot be captured; say so, carry on
             self.store.add_event("capture_failed", f"{label}: {type(exc).__name__}", session.spec.puppet_id,
                                  session.round)
+
+    def _hash_recordings(self, session_id: SessionId, puppet_id: PuppetId, round_index: int) -> None:
+        """Playwright writes traces and HAR files when a context closes: hash them into the run then."""
+        where = {"session_id": session_id, "puppet_id": puppet_id, "round": round_index}
+        for kind, path in (("trace", self.run_dir / "traces" / f"{session_id}.zip"),
+                           ("har", self.run_dir / "har" / f"{session_id}.har")):
+            if path.exists():
+                self.store.add_artifact(where, kind, path)
 
     def _check_contamination(self, round_index: int) -> None:
         """Two puppets the platform sees as the same account share an identity: record it."""

@@ -4,6 +4,7 @@ checked against the sandbox's ground truth."""
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import signal
 import sqlite3
@@ -17,6 +18,7 @@ import pytest
 from conftest import REPO, ServedSandbox
 
 from harness import _api
+from harness._runner import ProgressEvent
 from harness._store import RunStore
 from sandbox import GroundTruth
 
@@ -195,3 +197,68 @@ execution: {{concurrency: 2, captcha_pause_s: 2.5, retries: 4}}
     with GroundTruth(served.truth_path) as truth:
         assert {r["kind"] for r in truth.rows("chaos")} >= {"captcha"}
     store.close()
+
+
+def test_a_crashed_browser_is_relaunched_on_the_same_profile(serve_sandbox: Callable[..., ServedSandbox],
+                                                            tmp_path: Path) -> None:
+    served = serve_sandbox(*FROZEN)
+    campaign = tmp_path / "crash.yaml"
+    campaign.write_text(f"""
+name: crash
+target: {{driver: sandbox, base_url: "{served.url}"}}
+groups: [{{name: g, persona: zh-passive, replicas: 2}}]
+rounds: [{{name: read, repeat: 2, steps: [{{read_feed: {{engage: false}}}}, hot_list]}}]
+execution: {{concurrency: 2, trace: true, har: true}}
+""", encoding="utf-8")
+    killed: list[str] = []
+
+    def kill_once(event: ProgressEvent) -> None:
+        # After g-0 has logged in for the second round, its Chromium dies, as a real browser may.
+        if event.kind == "step_done" and event.puppet_id == "g-0" and event.round == 1 and event.verb == "start" and not killed:
+            profile = next((tmp_path / "runs").glob("*/profiles/g-0"))
+            subprocess.run(["pkill", "-9", "-f", f"user-data-dir={profile}"], check=False)
+            killed.append(str(profile))
+
+    run_dir = _api.run(campaign, tmp_path / "runs", progress=kill_once)
+    store = RunStore.open(run_dir / "run.sqlite")
+    assert killed and store.run()["status"] == "complete"
+    g0 = store.rows("sessions", puppet_id="g-0", round=1)
+    assert [s["status"] for s in g0] == ["failed", "complete"]
+    assert {c["status"] for c in store.rows("commands", session_id=g0[0]["session_id"])} & {"crashed", "error"}
+    assert store.rows("events", kind="browser_restart")
+    # Relaunched on its own profile: still logged in, no second sign-up.
+    assert [a["verb"] for a in store.rows("actions", puppet_id="g-0") if a["verb"] in ("sign_up", "log_in")] == [
+        "sign_up", "log_in", "log_in"]
+    kinds = {a["kind"] for a in store.rows("artifacts")}
+    assert {"trace", "har"} <= kinds
+    for artifact in store.rows("artifacts", kind="trace"):
+        assert hashlib.sha256((run_dir / artifact["path"]).read_bytes()).hexdigest() == artifact["sha256"]
+    store.close()
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(serve_sandbox: Callable[..., ServedSandbox], tmp_path: Path) -> None:
+    served = serve_sandbox(*FROZEN)
+    campaign = tmp_path / "stopped.yaml"
+    campaign.write_text(SLOW_CAMPAIGN.format(url=served.url).replace("name: killed", "name: stopped"), encoding="utf-8")
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(campaign), "--runs", str(runs)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = list(runs.glob("*/run.sqlite"))
+        try:
+            if found and sqlite3.connect(found[0]).execute(
+                    "SELECT COUNT(*) FROM sessions WHERE status = 'complete'").fetchone()[0] >= 2:
+                break
+        except sqlite3.OperationalError:  # the schema is not written yet
+            pass
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-1500:]
+    assert "algoaudit resume" in err
+    store = RunStore.open(found[0])
+    assert store.run()["status"] == "interrupted"
+    assert not store.rows("sessions", status="running")
+    store.close()
+    assert _api.resume(found[0].parent) == "complete"
