@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["harness", "personas", "sandbox"])
+@pytest.mark.parametrize("package", ["audits", "harness", "personas", "sandbox"])
 def test_all_is_exactly_the_public_names(package: str) -> None:
     module = importlib.import_module(package)
     public = {name for name in vars(module) if not name.startswith("_")}

@@ -1,0 +1,121 @@
+"""The statistics behind every verdict, at the level of puppets (the independent units).
+
+A check reduces each puppet to one number (its exposure, its change in exposure, its price…). An
+effect compares treated puppets with control puppets; its uncertainty comes from resampling
+puppets, never items, because items seen by one puppet are not independent of each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+
+import numpy as np
+
+__all__ = [
+    "Comparison",
+    "compare",
+    "differences_in_differences",
+    "minimum_detectable_effect",
+    "puppets_needed",
+    "twin_noise",
+]
+
+_EXACT_PERMUTATIONS = 20_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Treated minus control, with its uncertainty."""
+
+    effect: float  # mean(treated) - mean(control)
+    ci_low: float
+    ci_high: float
+    p_value: float  # two-sided, permutation of group labels over puppets
+    n_treated: int
+    n_control: int
+    confidence: float
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return (self.ci_low, self.ci_high)
+
+
+def _as_array(values: Sequence[float]) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or len(array) == 0 or not np.all(np.isfinite(array)):
+        raise ValueError("need a non-empty list of finite numbers, one per puppet")
+    return array
+
+
+def _permutation_p(treated: np.ndarray, control: np.ndarray, rng: np.random.Generator, rounds: int) -> float:
+    """Two-sided p of the difference of means under exchangeable labels. Exact when the number of
+    relabellings is small (with few puppets a p-value cannot be small: that is the honest answer)."""
+    pooled = np.concatenate([treated, control])
+    n, k = len(pooled), len(treated)
+    observed = abs(treated.mean() - control.mean())
+    total = math.comb(n, k)
+    tolerance = 1e-12 * max(1.0, observed)
+    if total <= _EXACT_PERMUTATIONS:
+        sums = np.array([pooled[list(idx)].sum() for idx in itertools.combinations(range(n), k)])
+        diffs = np.abs(sums / k - (pooled.sum() - sums) / (n - k))
+        return float(np.mean(diffs >= observed - tolerance))
+    hits = 0
+    for _ in range(rounds):
+        perm = rng.permutation(pooled)
+        hits += abs(perm[:k].mean() - perm[k:].mean()) >= observed - tolerance
+    return (hits + 1) / (rounds + 1)
+
+
+def compare(treated: Sequence[float], control: Sequence[float], *, confidence: float = 0.95,
+            resamples: int = 4000, seed: int = 0) -> Comparison:
+    """Difference of means between two groups of puppets, with a percentile bootstrap CI (puppets
+    resampled within each group) and a permutation p-value."""
+    t, c = _as_array(treated), _as_array(control)
+    rng = np.random.default_rng(seed)
+    boot_t = t[rng.integers(0, len(t), size=(resamples, len(t)))].mean(axis=1)
+    boot_c = c[rng.integers(0, len(c), size=(resamples, len(c)))].mean(axis=1)
+    alpha = 1.0 - confidence
+    low, high = np.quantile(boot_t - boot_c, [alpha / 2, 1 - alpha / 2])
+    return Comparison(float(t.mean() - c.mean()), float(low), float(high),
+                      _permutation_p(t, c, rng, resamples), len(t), len(c), confidence)
+
+
+def differences_in_differences(treated_before: Sequence[float], treated_after: Sequence[float],
+                               control_before: Sequence[float], control_after: Sequence[float],
+                               **kwargs: float) -> Comparison:
+    """The treated puppets' change minus the control puppets' change, one change per puppet: the
+    platform's drift over time, which both groups share, cancels out."""
+    tb, ta = _as_array(treated_before), _as_array(treated_after)
+    cb, ca = _as_array(control_before), _as_array(control_after)
+    if len(tb) != len(ta) or len(cb) != len(ca):
+        raise ValueError("before and after need one value per puppet, in the same order")
+    return compare(ta - tb, ca - cb, **kwargs)
+
+
+def twin_noise(pairs: Sequence[tuple[float, float]]) -> float:
+    """The platform's noise as identical twins see it: the standard deviation of one puppet's value,
+    estimated from the differences within twin pairs (Var(a - b) = 2 σ²)."""
+    diffs = np.array([a - b for a, b in pairs], dtype=float)
+    if len(diffs) == 0:
+        raise ValueError("need at least one twin pair")
+    return float(math.sqrt(np.mean(diffs**2) / 2))
+
+
+def minimum_detectable_effect(noise_sd: float, n_treated: int, n_control: int, *, alpha: float = 0.05,
+                              power: float = 0.8) -> float:
+    """The smallest true difference of means a two-sided test at ``alpha`` finds with ``power``,
+    given the per-puppet noise (normal approximation)."""
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    return z * noise_sd * math.sqrt(1 / n_treated + 1 / n_control)
+
+
+def puppets_needed(effect: float, noise_sd: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Puppets per group (equal groups) to detect ``effect`` with ``power``."""
+    if effect <= 0:
+        raise ValueError("the effect to detect must be positive")
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    return max(2, math.ceil(2 * (z * noise_sd / effect) ** 2))

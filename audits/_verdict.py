@@ -1,0 +1,66 @@
+"""Verdicts: PASS, FAIL or INCONCLUSIVE, with everything an inspector needs to defend them.
+
+Every check measures how well a user control works (or how large a violation is) as an effect
+with a confidence interval, and compares it with a threshold that the campaign may override:
+
+- FAIL when the whole interval lies on the wrong side of the threshold: confidently not good enough;
+- PASS when the interval lies on the right side of zero and the estimate meets the threshold: it
+  works, significantly, and enough;
+- INCONCLUSIVE otherwise, saying how many puppets per group would decide it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Literal
+
+from ._stats import Comparison, puppets_needed
+
+__all__ = ["Verdict", "decide"]
+
+Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    check: str
+    outcome: Outcome
+    metric: str  # what the effect measures, in words
+    effect: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    threshold: float
+    noise_sd: float  # the twin baseline: one puppet's noise
+    mde: float  # the smallest effect this sample detects with 80% power
+    n_treated: int
+    n_control: int
+    puppets_needed: int | None  # per group, to decide an INCONCLUSIVE verdict
+    evidence: tuple[str, ...] = ()
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["evidence"] = json.dumps(list(self.evidence), ensure_ascii=False)
+        data["details"] = json.dumps(self.details, ensure_ascii=False, default=float)
+        return data
+
+
+def decide(check: str, metric: str, comparison: Comparison, *, threshold: float, noise_sd: float, mde: float,
+           evidence: tuple[str, ...] = (), details: dict[str, Any] | None = None) -> Verdict:
+    """The verdict for an effect where larger is better (a control that works, measured so that
+    working is positive) and ``threshold`` is the least a compliant platform achieves."""
+    if comparison.ci_high < threshold:
+        outcome: Outcome = "FAIL"
+    elif comparison.ci_low > 0 and comparison.effect >= threshold:
+        outcome = "PASS"
+    else:
+        outcome = "INCONCLUSIVE"
+    needed = None
+    if outcome == "INCONCLUSIVE" and noise_sd > 0:
+        # Enough puppets to tell the threshold from zero: the distance that has to be resolved.
+        needed = puppets_needed(max(threshold, abs(comparison.effect - threshold), 1e-6), noise_sd)
+    return Verdict(check, outcome, metric, comparison.effect, comparison.ci_low, comparison.ci_high,
+                   comparison.p_value, threshold, noise_sd, mde, comparison.n_treated, comparison.n_control,
+                   needed, evidence, details or {})
