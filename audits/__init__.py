@@ -1,5 +1,6 @@
 """Audits: from what the puppets recorded to verdicts with effect sizes, intervals and power."""
 
+from ._analyze import Analysis, analyze
 from ._stats import (
     Comparison,
     compare,
@@ -11,8 +12,10 @@ from ._stats import (
 from ._verdict import Verdict, decide
 
 __all__ = [
+    "Analysis",
     "Comparison",
     "Verdict",
+    "analyze",
     "compare",
     "decide",
     "differences_in_differences",

@@ -133,10 +133,6 @@ def _target_check(url: str) -> DoctorCheck:
 def doctor(target: str | None = None) -> list[DoctorCheck]:
     """What a campaign needs on this machine: a browser that launches, CJK fonts, the target."""
     checks = [_browser_check(), _fonts_check()]
-    checks.append(DoctorCheck(
-        "embedding model", True,
-        "not needed yet: the audits and their embedding backends are not part of this version",
-    ))
     if target:
         checks.append(_target_check(target))
     return checks

@@ -228,15 +228,57 @@ def personas_validate(files: Annotated[list[Path], typer.Argument(help="Persona 
         raise typer.Exit(2)
 
 
+def _embedding_check() -> _api.DoctorCheck:
+    from embeddings import EmbeddingError, default_embedder
+
+    try:
+        model = default_embedder()
+        vector = model.embed(["体育新闻", "sports news"])
+    except EmbeddingError as exc:
+        return _api.DoctorCheck("embedding model", False, str(exc))
+    return _api.DoctorCheck("embedding model", True, f"{model.model_id}, {vector.shape[1]} dimensions, offline")
+
+
+@app.command("analyze")
+def analyze_command(
+    run: Annotated[Path, typer.Argument(help="Run folder.")],
+    cache: Annotated[Optional[Path], typer.Option(help="Embedding cache (default: beside the run folder).")] = None,
+) -> None:
+    """Analyse a run's checks into verdicts, stored in its database (tables verdicts, metrics).
+
+    Example: algoaudit analyze runs/c3-not-interested-zh-20261122-101500-ab12
+    """
+    from audits import analyze
+
+    try:
+        result = analyze(run, cache)
+    except FileNotFoundError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    table = Table("check", "verdict", "effect", "95% CI", "p", "threshold", "twin noise", "MDE", "n (t/c)")
+    for v in result.verdicts:
+        colour = {"PASS": "green", "FAIL": "red"}.get(v.outcome, "yellow")
+        table.add_row(v.check, f"[{colour}]{v.outcome}[/{colour}]", f"{v.effect:.3f}", f"[{v.ci_low:.3f}, {v.ci_high:.3f}]",
+                      f"{v.p_value:.3f}", f"{v.threshold:g}", f"{v.noise_sd:.3f}", f"{v.mde:.3f}",
+                      f"{v.n_treated}/{v.n_control}")
+    out.print(table)
+    for v in result.verdicts:
+        out.print(f"{v.check}: {v.metric}", highlight=False)
+        if v.puppets_needed:
+            out.print(f"  about {v.puppets_needed} puppets per group would decide it", highlight=False)
+    for check, note in result.notes.items():
+        out.print(f"{check}: {note}", highlight=False, markup=False)
+    out.print(f"embedded {result.embedded} new texts", highlight=False)
+
+
 @app.command("doctor")
 def doctor_command(
     target: Annotated[Optional[str], typer.Option(help="A platform URL to check for reachability.")] = None,
 ) -> None:
-    """Check this machine: a browser that launches, CJK fonts, the target.
+    """Check this machine: a browser that launches, CJK fonts, the embedding model, the target.
 
     Example: algoaudit doctor --target http://127.0.0.1:8765
     """
-    checks = _api.doctor(target)
+    checks = [*_api.doctor(target), _embedding_check()]
     for check in checks:
         mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
         out.print(f"{mark} {check.name}: ", end="")

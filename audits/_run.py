@@ -1,0 +1,89 @@
+"""A run as the audits read it: straight from the run database, whose schema is the interface
+(audits never import the harness)."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["Run", "open_run"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Puppet:
+    puppet_id: str
+    persona_id: str
+    group: str
+    role: str
+    replica: int
+
+
+class Run:
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.db = sqlite3.connect(run_dir / "run.sqlite")
+        self.db.row_factory = sqlite3.Row
+        info = dict(self.db.execute("SELECT * FROM runs").fetchone())
+        self.run_id: str = info["run_id"]
+        self.campaign: dict[str, Any] = yaml.safe_load(info["campaign_yaml"]) or {}
+        self.puppets = {
+            r["puppet_id"]: Puppet(r["puppet_id"], r["persona_id"], r["group_name"], r["role"], r["replica"])
+            for r in self.db.execute("SELECT * FROM puppets ORDER BY group_name, replica")
+        }
+        self.phases = {r["round"]: r["phase"] for r in self.db.execute("SELECT round, phase FROM rounds")}
+
+    def close(self) -> None:
+        self.db.close()
+
+    def threshold(self, key: str, default: float) -> float:
+        return float((self.campaign.get("thresholds") or {}).get(key, default))
+
+    def items(self) -> dict[str, dict[str, Any]]:
+        """Every item seen, by item key: platform id, title, channel as the platform showed it."""
+        return {r["item_key"]: dict(r) for r in self.db.execute("SELECT * FROM items")}
+
+    def feed(self) -> dict[tuple[str, int], list[str]]:
+        """(puppet, round) -> the item keys of every feed card shown in complete sessions, duplicates kept."""
+        out: dict[tuple[str, int], list[str]] = collections.defaultdict(list)
+        for r in self.db.execute(
+                "SELECT m.puppet_id, m.round, m.item_key FROM impressions m JOIN sessions s USING (session_id) "
+                "WHERE m.surface = 'feed' AND s.status = 'complete' ORDER BY m.session_id, m.load, m.position"):
+            out[(r["puppet_id"], r["round"])].append(r["item_key"])
+        return out
+
+    def actions(self, verb: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM actions WHERE verb = ? ORDER BY id", [verb])]
+
+    def evidence_for(self, verb: str) -> list[str]:
+        """Artifacts of the steps that did ``verb``: path and sha256, for the verdict's evidence."""
+        rows = self.db.execute(
+            "SELECT a.path, a.sha256 FROM artifacts a JOIN commands c ON c.id = a.command_id WHERE c.verb = ?",
+            [verb]).fetchall()
+        return [f"{r['path']} sha256:{r['sha256']}" for r in rows]
+
+    def write(self, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]],
+              replace_where: dict[str, Any]) -> None:
+        """Replace the rows matching ``replace_where`` (all rows when empty) of an analysis table, in
+        one transaction: analysing again rewrites, never appends."""
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        with self.db:
+            self.db.execute(f"CREATE TABLE IF NOT EXISTS {table} ({quoted})")
+            clause = " AND ".join(f'"{k}" = ?' for k in replace_where) or "1"
+            self.db.execute(f"DELETE FROM {table} WHERE {clause}", list(replace_where.values()))
+            if not rows:
+                return
+            self.db.executemany(
+                f"INSERT INTO {table} ({quoted}) VALUES ({', '.join('?' * len(columns))})",
+                [[v if not isinstance(v, dict | list) else json.dumps(v) for v in r.values()] for r in rows])
+
+
+def open_run(run_dir: Path) -> Run:
+    if not (run_dir / "run.sqlite").exists():
+        raise FileNotFoundError(f"{run_dir} holds no run.sqlite")
+    return Run(run_dir)

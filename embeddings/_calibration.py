@@ -1,0 +1,93 @@
+"""The neighbourhood threshold, calibrated on labelled vectors instead of chosen by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._errors import CalibrationError
+from ._linalg import unit_rows
+
+# Pairs whose cosines are computed at once: bounds the temporary (chunk × d floats) to a few MB.
+_PAIR_CHUNK = 8192
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """A calibrated cosine threshold and how it performs on the pairs it was fitted on.
+
+    ``precision``: share of same-label pairs among pairs with cosine ≥ ``threshold``;
+    ``recall``: share of all same-label pairs with cosine ≥ ``threshold``;
+    ``pairs``: pairs used; ``target_precision``: what was asked for.
+    """
+
+    threshold: float
+    precision: float
+    recall: float
+    pairs: int
+    target_precision: float
+
+
+def _pairs(n: int, max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """All i < j pairs, or ``max_pairs`` pairs (i ≠ j) drawn uniformly with replacement when there are more."""
+    if n * (n - 1) // 2 <= max_pairs:
+        return np.triu_indices(n, k=1)
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, n, size=max_pairs)
+    second = rng.integers(0, n - 1, size=max_pairs)
+    # Drawing from n − 1 values and skipping `first` gives a uniform partner different from it.
+    second += second >= first
+    return first, second
+
+
+def _pair_cosines(units: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    out = np.empty(len(first), dtype=np.float32)
+    for start in range(0, len(first), _PAIR_CHUNK):
+        stop = start + _PAIR_CHUNK
+        out[start:stop] = np.einsum("ij,ij->i", units[first[start:stop]], units[second[start:stop]])
+    return out
+
+
+def calibrate_threshold(vectors: ArrayLike, labels: ArrayLike, precision: float = 0.9,
+                        max_pairs: int = 200_000, seed: int = 0) -> Calibration:
+    """The smallest cosine t at which "cos ≥ t" predicts "same label" with at least ``precision``.
+
+    For each candidate t (every distinct pair cosine), with P(t) the pairs with cosine ≥ t:
+    ``precision(t) = |{(i,j) ∈ P(t) : y_i = y_j}| / |P(t)|``,
+    ``recall(t) = |{(i,j) ∈ P(t) : y_i = y_j}| / |{(i,j) : y_i = y_j}|``,
+    and ``t* = min {t : precision(t) ≥ precision}``: the widest neighbourhood that still keeps the
+    false share at most ``1 − precision``. Labels are e.g. corpus channels.
+
+    Every pair i < j is used when there are at most ``max_pairs``; otherwise ``max_pairs`` pairs
+    are drawn uniformly with replacement by a RNG seeded with ``seed``, so the result is
+    reproducible. Raises CalibrationError when no t reaches the precision (or no pair shares a label).
+    """
+    if not 0.0 < precision <= 1.0:
+        raise ValueError(f"precision must be in (0, 1], got {precision}")
+    units = unit_rows(vectors)
+    codes = np.asarray(labels)
+    if codes.shape != (len(units),):
+        raise ValueError(f"need one label per vector: {codes.shape} labels for {len(units)} vectors")
+    if len(units) < 2:
+        raise ValueError(f"calibration needs at least two vectors, got {len(units)}")
+    first, second = _pairs(len(units), max_pairs, seed)
+    cosines = _pair_cosines(units, first, second)
+    same = codes[first] == codes[second]
+    if not same.any():
+        raise CalibrationError("no pair of vectors shares a label: nothing to calibrate on")
+
+    order = np.argsort(-cosines, kind="stable")
+    ranked, ranked_same = cosines[order], same[order]
+    hits = np.cumsum(ranked_same)
+    precisions = hits / np.arange(1, len(ranked) + 1)
+    # A threshold admits every pair tied with it, so only the last pair of a tie run is a cut-off.
+    cut_offs = np.append(ranked[:-1] > ranked[1:], True)
+    good = np.flatnonzero(cut_offs & (precisions >= precision))
+    if len(good) == 0:
+        best = float(precisions[cut_offs].max())
+        raise CalibrationError(f"no cosine threshold reaches precision {precision}; the best is {best:.3f}")
+    cut = good[-1]
+    return Calibration(threshold=float(ranked[cut]), precision=float(precisions[cut]),
+                       recall=float(hits[cut] / hits[-1]), pairs=len(cosines), target_precision=precision)
