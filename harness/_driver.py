@@ -84,6 +84,7 @@ class OnboardingOutcome:
     shown: bool  # an onboarding screen was there at all
     offered: tuple[str, ...]  # the tags it offered
     chosen: tuple[str, ...]
+    passed: bool  # the feed was reached
     skipped: bool  # the feed was reached without choosing any tag
     message: str  # what the screen said when it refused
 

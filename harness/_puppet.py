@@ -79,18 +79,22 @@ class PuppetSession:
 
     async def _onboarding(self, args: Any) -> dict[str, Any]:
         page, driver = self.page, self.driver
-        first = await driver.onboarding(page, [] if args.choose == "interests" else list(args.choose))
-        if args.choose == "interests" and first.shown and not first.skipped:
-            # It refused to let us through without tags, or we want ours: choose the persona's interests.
-            first = await driver.onboarding(page, self._interest_tags(first.offered))
+        # "interests": the channels the persona cares about, as platforms name them; the driver
+        # chooses those it is offered. An empty list asks to get through without choosing (C2).
+        if args.choose == "interests":
+            choose = [name for interest in self.persona.interests for name in interest.channels]
+        else:
+            choose = list(args.choose)
+        first = await driver.onboarding(page, choose)
         outcome = dataclasses.asdict(first)
         self._record("observations", [{"kind": "onboarding", "value": outcome}])
-        if first.shown and not first.skipped and not first.chosen:
+        if not first.passed:
             # A platform that forces tags: choose more until it lets the puppet in, and say so.
-            ordered = self._interest_tags(first.offered) + [t for t in first.offered if t not in self._interest_tags(first.offered)]
+            mine = self._interest_tags(first.offered)
+            ordered = mine + [t for t in first.offered if t not in mine]
             for k in range(1, len(ordered) + 1):
                 forced = await driver.onboarding(page, ordered[:k])
-                if not forced.shown or forced.chosen:
+                if forced.passed:
                     self._record("actions", [{"verb": "onboarding_forced_choice", "target": ",".join(ordered[:k]),
                                               "outcome": "passed", "message": first.message}])
                     break

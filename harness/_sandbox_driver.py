@@ -119,7 +119,7 @@ class SandboxDriver:
         ops = self.ops
         await ops.goto(page, "/")
         if await self._path(page) != "/onboarding":
-            return OnboardingOutcome(False, (), (), False, "")
+            return OnboardingOutcome(False, (), (), True, False, "")
         chips = page.locator(".chip")
         offered = tuple([t.strip() for t in await chips.all_inner_texts()])
         wanted = [t for t in offered if t in choose]
@@ -137,7 +137,7 @@ class SandboxDriver:
             await self.ops.landed(page)
         passed = await self._path(page) == "/"
         message = "" if passed else await self.ops.text(page.locator(".form-error").first) if await page.locator(".form-error").count() else ""
-        return OnboardingOutcome(True, offered, tuple(wanted), passed and not wanted, message)
+        return OnboardingOutcome(True, offered, tuple(wanted), passed, passed and not wanted, message)
 
     async def read_feed(self, page: Page, pages: int) -> list[FeedCard]:
         ops = self.ops

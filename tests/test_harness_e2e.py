@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -262,3 +263,33 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(serve_sandbox: Callable[..., S
     assert not store.rows("sessions", status="running")
     store.close()
     assert _api.resume(found[0].parent) == "complete"
+
+
+@pytest.mark.parametrize("forced", [0, 2])
+def test_onboarding_without_tags_is_tried_and_recorded(serve_sandbox: Callable[..., ServedSandbox], tmp_path: Path,
+                                                       forced: int) -> None:
+    served = serve_sandbox(*FROZEN, "--fault", f"forced_tags={forced}")
+    campaign = tmp_path / "c2.yaml"
+    campaign.write_text(f"""
+name: c2
+target: {{driver: sandbox, base_url: "{served.url}"}}
+groups: [{{name: skip, persona: zh-sports-fan, replicas: 1}}, {{name: keen, persona: zh-sports-fan, replicas: 1}}]
+rounds:
+  - {{name: skip, groups: [skip], steps: [{{onboarding: {{choose: []}}}}, {{read_feed: {{pages: 1, engage: false}}}}]}}
+  - {{name: keen, groups: [keen], steps: [onboarding, {{read_feed: {{pages: 1, engage: false}}}}]}}
+""", encoding="utf-8")
+    store = RunStore.open(_api.run(campaign, tmp_path / "runs") / "run.sqlite")
+    assert store.run()["status"] == "complete"
+    outcomes = {r["puppet_id"]: json.loads(r["value"]) for r in store.rows("observations", kind="onboarding")}
+    assert outcomes["skip-0"]["shown"] and outcomes["skip-0"]["chosen"] == []
+    assert outcomes["skip-0"]["skipped"] == (forced == 0)
+    forced_choices = store.rows("actions", verb="onboarding_forced_choice")
+    if forced:
+        assert outcomes["skip-0"]["message"] == "请至少选择 2 个兴趣标签"
+        # Both puppets end up choosing two tags: the keen one has a single matching interest.
+        assert sorted((a["puppet_id"], len(a["target"].split(","))) for a in forced_choices) == [("keen-0", 2), ("skip-0", 2)]
+        assert outcomes["keen-0"]["passed"] is False
+    else:
+        assert forced_choices == []
+        assert outcomes["keen-0"]["chosen"] == ["体育"] and outcomes["keen-0"]["passed"]
+    store.close()
