@@ -29,8 +29,7 @@ class Run:
         self.run_dir = run_dir
         self.db = sqlite3.connect(run_dir / "run.sqlite")
         self.db.row_factory = sqlite3.Row
-        info = dict(self.db.execute("SELECT * FROM runs").fetchone())
-        self.run_id: str = info["run_id"]
+        info = dict(self.db.execute("SELECT campaign_yaml FROM runs").fetchone())
         self.campaign: dict[str, Any] = yaml.safe_load(info["campaign_yaml"]) or {}
         self.puppets = {
             r["puppet_id"]: Puppet(r["puppet_id"], r["persona_id"], r["group_name"], r["role"], r["replica"])

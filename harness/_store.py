@@ -47,7 +47,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ._types import PuppetId, RunId, SessionId
+from ._types import PuppetId, SessionId
 from .errors import StoreError
 
 __all__ = ["RunStore", "now_iso"]
@@ -300,7 +300,3 @@ class RunStore:
 
     def count(self, table: str) -> int:
         return self.db[table].count
-
-    @property
-    def run_id(self) -> RunId:
-        return RunId(self.run()["run_id"])

@@ -134,9 +134,6 @@ class GroundTruth:
         sql = f"SELECT * FROM {table} WHERE {clause} ORDER BY {order_by}"
         return [dict(r) for r in self._db.execute(sql, tuple(where.values()))]
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._db.execute(sql, params)]
-
     def close(self) -> None:
         self._db.close()
 
