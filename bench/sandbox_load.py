@@ -62,7 +62,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8799)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        launched = time.perf_counter()
         proc = start_sandbox(Path(tmp) / "sandbox", args.port, *(f for c in args.corpus for f in ("--corpus", c)))
+        startup = time.perf_counter() - launched
         try:
             cpu_before = cpu_seconds(proc.pid)
             latencies, elapsed = asyncio.run(run(f"http://127.0.0.1:{args.port}", args.users, args.concurrency, args.seconds))
@@ -74,6 +76,7 @@ def main() -> None:
     pct = lambda q: latencies[min(n - 1, int(q * n))] * 1000  # noqa: E731
     content = ", ".join(Path(c).name for c in args.corpus) or "built-in content"
     print(f"sandbox feed load: {content}; {args.users} users, {args.concurrency} concurrent requests, {elapsed:.1f} s")
+    print(f"  start-up to /healthz     {startup:.1f} s (aim: < 5 s with the built-in content)")
     print(f"  feed pages served        {n}")
     print(f"  feed pages/s (wall)      {n / elapsed:.0f}")
     print(f"  latency p50 / p95 / p99  {pct(0.50):.1f} / {pct(0.95):.1f} / {pct(0.99):.1f} ms (mean {statistics.mean(latencies) * 1000:.1f})")
