@@ -259,11 +259,12 @@ class RunStore:
     def add_hotlist(self, where: dict[str, Any], entries: list[dict[str, Any]]) -> None:
         at = now_iso()
         with self.db.atomic():
-            self.add_items([{"item_id": e["item_id"], "title": e["title"], "url": e["url"]} for e in entries])
             self.db["hotlist_entries"].insert_all(
                 [{**where, "load": e.get("load", 0), "snapshot_at": at, "rank": e["rank"],
                   "item_key": item_key(e["item_id"]), "heat_text": e["heat_text"]} for e in entries], ignore=True)
-        self.add_impressions(where, "hot", [{**e, "position": e["rank"] - 1, "load": e.get("load", 0)} for e in entries])
+            # Nested: the snapshot and its impressions (and items) commit together.
+            self.add_impressions(where, "hot", [{**e, "position": e["rank"] - 1, "load": e.get("load", 0)}
+                                                for e in entries])
 
     def add_rows(self, table: str, where: dict[str, Any], rows: list[dict[str, Any]]) -> None:
         """Rows of ``actions``, ``prices``, ``coupons`` or ``observations`` for one session."""

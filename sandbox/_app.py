@@ -369,7 +369,7 @@ class SandboxApp:
         picks = self.platform.feed_page(ctx.user, 1, ctx.now)
         return self.render(
             ctx, "feed.html", cards=self._cards(ctx, picks), active="home",
-            permissions=self.platform.faults.data_overreach,
+            permissions=self.platform.permissions_for_page(ctx.user, "feed"),
         )
 
     async def feed_more(self, ctx: Ctx) -> Response:

@@ -103,12 +103,16 @@ class Platform:
             }
             for k, p in enumerate(picks)
         ])
-        if self.faults.data_overreach:
-            self.truth.log("permissions", [{
-                "user_id": user.id, "username": user.username, "page": "feed",
-                "requested": json.dumps(self.faults.data_overreach),
-            }])
         return picks
+
+    def permissions_for_page(self, user: UserState, page: str) -> list[str]:
+        """What the page's script asks the browser for (``data_overreach``), logged once per page view."""
+        requested = list(self.faults.data_overreach)
+        if requested:
+            self.truth.log("permissions", [{
+                "user_id": user.id, "username": user.username, "page": page, "requested": json.dumps(requested),
+            }])
+        return requested
 
     # engagement ---------------------------------------------------------------------------------
 
