@@ -73,6 +73,11 @@ class Run:
         quoted = ", ".join(f'"{c}"' for c in columns)
         with self.db:
             self.db.execute(f"CREATE TABLE IF NOT EXISTS {table} ({quoted})")
+            # A run analysed by an older version: add the columns it lacks.
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column not in have:
+                    self.db.execute(f'ALTER TABLE {table} ADD COLUMN "{column}"')
             clause = " AND ".join(f'"{k}" = ?' for k in replace_where) or "1"
             self.db.execute(f"DELETE FROM {table} WHERE {clause}", list(replace_where.values()))
             if not rows:

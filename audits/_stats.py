@@ -14,12 +14,15 @@ from collections.abc import Sequence
 from statistics import NormalDist
 
 import numpy as np
+from scipy.stats import beta, binomtest
 
 __all__ = [
     "Comparison",
     "compare",
     "differences_in_differences",
+    "estimate",
     "minimum_detectable_effect",
+    "proportion",
     "puppets_needed",
     "twin_noise",
 ]
@@ -82,6 +85,38 @@ def compare(treated: Sequence[float], control: Sequence[float], *, confidence: f
     low, high = np.quantile(boot_t - boot_c, [alpha / 2, 1 - alpha / 2])
     return Comparison(float(t.mean() - c.mean()), float(low), float(high),
                       _permutation_p(t, c, rng, resamples), len(t), len(c), confidence)
+
+
+def estimate(values: Sequence[float], *, confidence: float = 0.95, resamples: int = 4000,
+             seed: int = 0) -> Comparison:
+    """The mean of one group of puppets, against zero: a percentile bootstrap CI over puppets and a
+    sign-flip permutation p (exact for up to 14 puppets). For effects that are zero on a compliant
+    platform by construction, such as a persona's pull on an unpersonalised feed."""
+    v = _as_array(values)
+    rng = np.random.default_rng(seed)
+    boot = v[rng.integers(0, len(v), size=(resamples, len(v)))].mean(axis=1)
+    alpha = 1.0 - confidence
+    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    observed = abs(v.mean())
+    tolerance = 1e-12 * max(1.0, observed)
+    if 2 ** len(v) <= _EXACT_PERMUTATIONS:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(v))))
+    else:
+        signs = rng.choice((1.0, -1.0), size=(resamples, len(v)))
+    p = float(np.mean(np.abs((signs * v).mean(axis=1)) >= observed - tolerance))
+    return Comparison(float(v.mean()), float(low), float(high), p, len(v), 0, confidence)
+
+
+def proportion(successes: int, trials: int, *, confidence: float = 0.95) -> Comparison:
+    """A share of puppets (reached the feed without tags, found the switch…) with its exact
+    Clopper–Pearson interval; the p-value is the binomial test against one half."""
+    if trials <= 0 or not 0 <= successes <= trials:
+        raise ValueError("need 0 <= successes <= trials and at least one trial")
+    alpha = 1.0 - confidence
+    low = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, trials - successes + 1))
+    high = 1.0 if successes == trials else float(beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    p = float(binomtest(successes, trials, 0.5).pvalue)
+    return Comparison(successes / trials, low, high, p, trials, 0, confidence)
 
 
 def differences_in_differences(treated_before: Sequence[float], treated_after: Sequence[float],

@@ -7,6 +7,11 @@ with a confidence interval, and compares it with a threshold that the campaign m
 - PASS when the interval lies on the right side of zero and the estimate meets the threshold: it
   works, significantly, and enough;
 - INCONCLUSIVE otherwise, saying how many puppets per group would decide it.
+
+That is for effects where larger is better (how much of the exposure "not interested" removed).
+For the size of a violation, where smaller is better (how much the profile leaks into an "off"
+feed), the rule mirrors: FAIL when the whole interval lies above the tolerated threshold, PASS when
+the whole interval lies at or below it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ._stats import Comparison, puppets_needed
 __all__ = ["Verdict", "decide"]
 
 Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+Direction = Literal["higher_is_better", "lower_is_better"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Verdict:
     n_treated: int
     n_control: int
     puppets_needed: int | None  # per group, to decide an INCONCLUSIVE verdict
+    direction: Direction = "higher_is_better"
     evidence: tuple[str, ...] = ()
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -48,19 +55,34 @@ class Verdict:
 
 
 def decide(check: str, metric: str, comparison: Comparison, *, threshold: float, noise_sd: float, mde: float,
-           evidence: tuple[str, ...] = (), details: dict[str, Any] | None = None) -> Verdict:
-    """The verdict for an effect where larger is better (a control that works, measured so that
-    working is positive) and ``threshold`` is the least a compliant platform achieves."""
-    if comparison.ci_high < threshold:
-        outcome: Outcome = "FAIL"
-    elif comparison.ci_low > 0 and comparison.effect >= threshold:
+           direction: Direction = "higher_is_better", evidence: tuple[str, ...] = (),
+           details: dict[str, Any] | None = None) -> Verdict:
+    """The verdict for an effect. ``higher_is_better``: a control that works, measured so that
+    working is positive, and ``threshold`` is the least a compliant platform achieves.
+    ``lower_is_better``: a violation, and ``threshold`` is the most that is tolerated."""
+    outcome: Outcome
+    if direction == "higher_is_better":
+        if comparison.ci_high < threshold:
+            outcome = "FAIL"
+        elif comparison.ci_low > 0 and comparison.effect >= threshold:
+            outcome = "PASS"
+        else:
+            outcome = "INCONCLUSIVE"
+    elif comparison.ci_low > threshold:
+        outcome = "FAIL"
+    elif comparison.ci_high <= threshold:
         outcome = "PASS"
     else:
         outcome = "INCONCLUSIVE"
     needed = None
     if outcome == "INCONCLUSIVE" and noise_sd > 0:
-        # Enough puppets to tell the threshold from zero: the distance that has to be resolved.
-        needed = puppets_needed(max(threshold, abs(comparison.effect - threshold), 1e-6), noise_sd)
+        # The distance the interval has to resolve: the threshold from zero for a control, the
+        # estimate from the tolerated threshold for a violation.
+        if direction == "higher_is_better":
+            distance = max(threshold, abs(comparison.effect - threshold))
+        else:
+            distance = max(abs(comparison.effect - threshold), 0.1 * abs(threshold))
+        needed = puppets_needed(max(distance, 1e-6), noise_sd)
     return Verdict(check, outcome, metric, comparison.effect, comparison.ci_low, comparison.ci_high,
                    comparison.p_value, threshold, noise_sd, mde, comparison.n_treated, comparison.n_control,
-                   needed, evidence, details or {})
+                   needed, direction, evidence, details or {})

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -34,7 +34,8 @@ from personas import Persona, SpecError, library, load_personas, load_yaml_model
 
 __all__ = ["CHECK_IDS", "STEP_ARGS", "Campaign", "ExpandedRound", "Group", "Round", "Step", "load_campaign"]
 
-CHECK_IDS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10", "C11", "C12")
+CheckId = Literal["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10", "C11", "C12"]
+CHECK_IDS: tuple[str, ...] = get_args(CheckId)
 
 
 class _Strict(BaseModel):
@@ -215,8 +216,23 @@ class Campaign(_Strict):
     groups: list[Group] = Field(min_length=1)
     rounds: list[Round] = Field(min_length=1)
     execution: Execution = Execution()
-    checks: list[Literal["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10", "C11", "C12"]] = []
+    checks: list[CheckId] = []
     thresholds: dict[str, float] = {}
+    # Which groups play which part in a check (``C1: {narrow: [fans], baseline: [fresh]}``); a check
+    # that is not named here takes its groups by role. The parts each check reads are in its docs.
+    check_groups: dict[CheckId, dict[str, list[str]]] = {}
+
+    @field_validator("check_groups")
+    @classmethod
+    def _known_check_groups(cls, value: dict[str, dict[str, list[str]]],
+                            info: ValidationInfo) -> dict[str, dict[str, list[str]]]:
+        known = (info.context or {}).get("group_names")
+        for part in value.values():
+            for names in part.values():
+                unknown = [g for g in names if known is not None and g not in known]
+                if unknown:
+                    raise ValueError(f"unknown group {unknown[0]!r}; groups: {', '.join(known)}")
+        return value
 
     @field_validator("groups")
     @classmethod
