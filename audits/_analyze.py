@@ -18,7 +18,17 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+from ._c1 import check_c1
+from ._c2 import check_c2
 from ._c3 import check_c3
+from ._c4 import check_c4
+from ._c5 import check_c5
+from ._c6 import check_c6
+from ._c7 import check_c7
+from ._c8 import check_c8
+from ._c9 import check_c9
+from ._c10 import check_c10
+from ._c11 import check_c11
 from ._checks import CheckResult, Context
 from ._run import open_run
 from ._verdict import Verdict
@@ -26,7 +36,17 @@ from ._verdict import Verdict
 __all__ = ["CHECKS", "Analysis", "analyze"]
 
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
+    "C1": check_c1,
+    "C2": check_c2,
     "C3": check_c3,
+    "C4": check_c4,
+    "C5": check_c5,
+    "C6": check_c6,
+    "C7": check_c7,
+    "C8": check_c8,
+    "C9": check_c9,
+    "C10": check_c10,
+    "C11": check_c11,
 }
 _METRICS = ("check", "puppet_id", "round", "metric", "value")
 _VERDICTS = tuple(f.name for f in dataclasses.fields(Verdict))

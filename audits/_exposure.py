@@ -1,7 +1,13 @@
 """Semantic exposure: the share of what a puppet saw that lies in the embedding neighbourhood of
 reference items (design rule 5). The neighbourhood's radius is calibrated on the run's own items:
 the cosine that separates items the platform labels with the same channel from the others at a
-chosen precision — never a hard-coded cosine (E5 cosines sit in a narrow band)."""
+chosen precision — never a hard-coded cosine (E5 cosines sit in a narrow band).
+
+Both the centring and the calibration are balanced over channels: the mean subtracted is the
+mean of the channel means, the calibration sees at most ``BALANCE_CAP`` items per channel, and
+its precision is judged at a fixed prior. Otherwise a feed that closed into one channel (the very
+thing C1 looks for) would move the centre towards that channel and raise the base rate of
+same-channel pairs, widening the neighbourhood of exactly the channel being measured."""
 
 from __future__ import annotations
 
@@ -18,6 +24,11 @@ from ._run import Run
 __all__ = ["ExposureSpace", "embed_run"]
 
 DEFAULT_PRECISION = 0.8
+# Precision is judged as if one pair in twenty shared a channel, whatever the run's own mix (see
+# ``calibrate_threshold``): a feed narrowed to a few channels must not widen the neighbourhood.
+CALIBRATION_PRIOR = 0.05
+BALANCE_CAP = 40  # items per channel in the calibration sample
+MIN_PER_CHANNEL = 3  # channels with fewer items seen are left out of the centre and the calibration
 
 
 @dataclasses.dataclass
@@ -48,7 +59,11 @@ def embed_run(run: Run, cache_path: Path, precision: float = DEFAULT_PRECISION) 
     keys = sorted(items)
     embedder = CachedEmbedder(default_embedder(), EmbeddingCache(cache_path))
     raw = embedder.embed([items[k]["title"] for k in keys])
-    vectors = centre(raw)
-    labels = [items[k]["channel"] or "?" for k in keys]
-    calibration = calibrate_threshold(vectors, labels, precision=precision)
+    labels = np.array([items[k]["channel"] or "?" for k in keys])
+    rng = np.random.default_rng(0)
+    members = [np.flatnonzero(labels == label) for label in sorted(set(labels.tolist()))]
+    members = [m for m in members if len(m) >= MIN_PER_CHANNEL] or [np.arange(len(keys))]
+    vectors = centre(raw, np.mean([raw[m].mean(axis=0) for m in members], axis=0))
+    sample = np.concatenate([rng.choice(m, size=min(len(m), BALANCE_CAP), replace=False) for m in members])
+    calibration = calibrate_threshold(vectors[sample], labels[sample], precision=precision, prior=CALIBRATION_PRIOR)
     return ExposureSpace(keys, vectors, calibration, embedder.model_id, embedder.stats.misses)

@@ -56,6 +56,20 @@ class Run:
             out[(r["puppet_id"], r["round"])].append(r["item_key"])
         return out
 
+    def feed_impressions(self, puppet_id: str) -> list[dict[str, Any]]:
+        """One puppet's feed cards in complete sessions, in the order shown, with round and time."""
+        return [dict(r) for r in self.db.execute(
+            "SELECT m.round, m.seen_at, m.item_key FROM impressions m JOIN sessions s USING (session_id) "
+            "WHERE m.puppet_id = ? AND m.surface = 'feed' AND s.status = 'complete' "
+            "ORDER BY m.session_id, m.load, m.position", [puppet_id])]
+
+    def observations(self, kind: str) -> list[dict[str, Any]]:
+        """Observations of one kind, ``value`` decoded from JSON, in the order recorded."""
+        rows = [dict(r) for r in self.db.execute("SELECT * FROM observations WHERE kind = ? ORDER BY id", [kind])]
+        for row in rows:
+            row["value"] = _decoded(row["value"])
+        return rows
+
     def actions(self, verb: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM actions WHERE verb = ? ORDER BY id", [verb])]
 
@@ -85,6 +99,14 @@ class Run:
             self.db.executemany(
                 f"INSERT INTO {table} ({quoted}) VALUES ({', '.join('?' * len(columns))})",
                 [[v if not isinstance(v, dict | list) else json.dumps(v) for v in r.values()] for r in rows])
+
+
+def _decoded(value: str | None) -> Any:
+    # Structured values are stored as JSON, plain strings (an account name) as themselves.
+    try:
+        return json.loads(value) if value is not None else None
+    except ValueError:
+        return value
 
 
 def open_run(run_dir: Path) -> Run:

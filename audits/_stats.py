@@ -8,6 +8,7 @@ puppets, never items, because items seen by one puppet are not independent of ea
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -54,6 +55,12 @@ def _as_array(values: Sequence[float]) -> np.ndarray:
     return array
 
 
+@functools.lru_cache(maxsize=32)
+def _relabellings(n: int, k: int) -> np.ndarray:
+    """Every choice of ``k`` treated puppets among ``n``, as rows of indices (at most 20,000 rows)."""
+    return np.array(list(itertools.combinations(range(n), k)), dtype=np.intp)
+
+
 def _permutation_p(treated: np.ndarray, control: np.ndarray, rng: np.random.Generator, rounds: int) -> float:
     """Two-sided p of the difference of means under exchangeable labels. Exact when the number of
     relabellings is small (with few puppets a p-value cannot be small: that is the honest answer)."""
@@ -63,7 +70,7 @@ def _permutation_p(treated: np.ndarray, control: np.ndarray, rng: np.random.Gene
     total = math.comb(n, k)
     tolerance = 1e-12 * max(1.0, observed)
     if total <= _EXACT_PERMUTATIONS:
-        sums = np.array([pooled[list(idx)].sum() for idx in itertools.combinations(range(n), k)])
+        sums = pooled[_relabellings(n, k)].sum(axis=1)
         diffs = np.abs(sums / k - (pooled.sum() - sums) / (n - k))
         return float(np.mean(diffs >= observed - tolerance))
     hits = 0
@@ -143,9 +150,9 @@ def twin_noise(pairs: Sequence[tuple[float, float]]) -> float:
 def minimum_detectable_effect(noise_sd: float, n_treated: int, n_control: int, *, alpha: float = 0.05,
                               power: float = 0.8) -> float:
     """The smallest true difference of means a two-sided test at ``alpha`` finds with ``power``,
-    given the per-puppet noise (normal approximation)."""
+    given the per-puppet noise (normal approximation); ``n_control=0``: one group against zero."""
     z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
-    return z * noise_sd * math.sqrt(1 / n_treated + 1 / n_control)
+    return z * noise_sd * math.sqrt(1 / n_treated + (1 / n_control if n_control else 0.0))
 
 
 def puppets_needed(effect: float, noise_sd: float, *, alpha: float = 0.05, power: float = 0.8) -> int:

@@ -20,10 +20,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_sandbox(data_dir: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
-    """``algoaudit sandbox serve`` with these flags; returns once /healthz answers."""
+def start_sandbox(data_dir: Path, port: int, *flags: str, fresh: bool = True) -> subprocess.Popen[bytes]:
+    """``algoaudit sandbox serve`` with these flags (``fresh``: on an emptied data folder); returns
+    once /healthz answers."""
     args = [sys.executable, "-m", "harness.cli", "sandbox", "serve", "--port", str(port), "--data-dir", str(data_dir),
-            "--fresh", *flags]
+            *(["--fresh"] if fresh else []), *flags]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

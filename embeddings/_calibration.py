@@ -51,7 +51,7 @@ def _pair_cosines(units: np.ndarray, first: np.ndarray, second: np.ndarray) -> n
 
 
 def calibrate_threshold(vectors: ArrayLike, labels: ArrayLike, precision: float = 0.9,
-                        max_pairs: int = 200_000, seed: int = 0) -> Calibration:
+                        max_pairs: int = 200_000, seed: int = 0, prior: float | None = None) -> Calibration:
     """The smallest cosine t at which "cos ≥ t" predicts "same label" with at least ``precision``.
 
     For each candidate t (every distinct pair cosine), with P(t) the pairs with cosine ≥ t:
@@ -63,9 +63,17 @@ def calibrate_threshold(vectors: ArrayLike, labels: ArrayLike, precision: float 
     Every pair i < j is used when there are at most ``max_pairs``; otherwise ``max_pairs`` pairs
     are drawn uniformly with replacement by a RNG seeded with ``seed``, so the result is
     reproducible. Raises CalibrationError when no t reaches the precision (or no pair shares a label).
+
+    ``prior``: judge precision as if a pair shared its label with this probability, instead of the
+    share of same-label pairs in the sample: ``π·TPR(t) / (π·TPR(t) + (1 − π)·FPR(t))`` with TPR
+    and FPR the shares of same- and different-label pairs at cosine ≥ t. The threshold then no
+    longer depends on how many labels the sample holds or how unevenly (a feed narrowed to four
+    channels has a base rate of ¼, a broad one of 1/14), only on how well cosines separate them.
     """
     if not 0.0 < precision <= 1.0:
         raise ValueError(f"precision must be in (0, 1], got {precision}")
+    if prior is not None and not 0.0 < prior < 1.0:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
     units = unit_rows(vectors)
     codes = np.asarray(labels)
     if codes.shape != (len(units),):
@@ -81,7 +89,15 @@ def calibrate_threshold(vectors: ArrayLike, labels: ArrayLike, precision: float 
     order = np.argsort(-cosines, kind="stable")
     ranked, ranked_same = cosines[order], same[order]
     hits = np.cumsum(ranked_same)
-    precisions = hits / np.arange(1, len(ranked) + 1)
+    if prior is None:
+        precisions = hits / np.arange(1, len(ranked) + 1)
+    else:
+        if same.all():
+            raise CalibrationError("every pair shares a label: nothing to tell apart")
+        tpr = hits / hits[-1]
+        misses = np.arange(1, len(ranked) + 1) - hits
+        fpr = misses / misses[-1]
+        precisions = prior * tpr / (prior * tpr + (1.0 - prior) * fpr + 1e-300)
     # A threshold admits every pair tied with it, so only the last pair of a tie run is a cut-off.
     cut_offs = np.append(ranked[:-1] > ranked[1:], True)
     good = np.flatnonzero(cut_offs & (precisions >= precision))

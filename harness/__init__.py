@@ -2,12 +2,15 @@
 
 The verbs are functions with the names of the ``algoaudit`` commands (``run``, ``resume``,
 ``status``, ``validate_campaign``, ``doctor``, ``init_campaign``); ``harness.cli`` is the command
-line and the project's composition root.
+line and the project's composition root. Evidence: ``init_keys`` (``keys init``), ``make_bundle``
+and ``verify_bundle`` (``bundle``, ``bundle verify``), ``record_custody`` (the custody table).
 """
 
 from ._api import DoctorCheck, RunStatus, doctor, init_campaign, resume, run, status, validate_campaign
 from ._browser import BrowserManager, Fingerprint
+from ._bundle import BundleProblem, BundleReport, make_bundle, verify_bundle
 from ._campaign import Campaign, LoadedCampaign, load_campaign
+from ._custody import record_custody, run_secrets
 from ._driver import (
     Account,
     CouponOutcome,
@@ -19,6 +22,7 @@ from ._driver import (
     PriceSeen,
     SwitchState,
 )
+from ._keys import KeyPair, default_key_dir, init_keys
 from ._runner import CampaignRun, Executor, LocalExecutor, ProgressEvent, make_driver
 from ._sandbox_driver import SandboxDriver
 from ._store import RunStore
@@ -28,12 +32,14 @@ from .errors import (
     Blocked,
     BrowserCrashed,
     BrowserError,
+    BundleError,
     CampaignAborted,
     ConfigError,
     ControlMissing,
     DriverDrift,
     DriverError,
     NavigationError,
+    SigningKeyError,
     StepTimeout,
     StoreError,
 )
@@ -45,6 +51,9 @@ __all__ = [
     "BrowserCrashed",
     "BrowserError",
     "BrowserManager",
+    "BundleError",
+    "BundleProblem",
+    "BundleReport",
     "Campaign",
     "CampaignAborted",
     "CampaignRun",
@@ -60,6 +69,7 @@ __all__ = [
     "FeedCard",
     "Fingerprint",
     "HotEntry",
+    "KeyPair",
     "LoadedCampaign",
     "LocalExecutor",
     "NavigationError",
@@ -72,15 +82,22 @@ __all__ = [
     "RunStore",
     "SandboxDriver",
     "SessionId",
+    "SigningKeyError",
     "StepTimeout",
     "StoreError",
     "SwitchState",
+    "default_key_dir",
     "doctor",
     "init_campaign",
+    "init_keys",
     "load_campaign",
+    "make_bundle",
     "make_driver",
+    "record_custody",
     "resume",
     "run",
+    "run_secrets",
     "status",
     "validate_campaign",
+    "verify_bundle",
 ]

@@ -8,9 +8,10 @@ import dataclasses
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.async_api import BrowserContext, Page, Playwright
 from playwright.async_api import Error as PlaywrightError
@@ -18,7 +19,10 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from .errors import BrowserCrashed, BrowserError, NavigationError, StepTimeout
 
-__all__ = ["CHROMIUM_ARGS", "BrowserManager", "Fingerprint", "chromium_path", "fingerprint_for", "translate_errors"]
+__all__ = [
+    "CHROMIUM_ARGS", "BrowserManager", "Fingerprint", "chromium_path", "fingerprint_for", "translate_errors",
+    "watch_data_collection",
+]
 
 # Without the background-networking flags Chromium floods a closed network with refused connections.
 CHROMIUM_ARGS = (
@@ -144,3 +148,75 @@ class BrowserManager:
                     await context.tracing.stop(path=str(self.trace_dir / f"{label}.zip"))
             with contextlib.suppress(PlaywrightError):
                 await context.close()
+
+
+# Wraps the browser APIs a page asks permissions (or personal data) through, before any page script
+# runs, and reports each call to the harness; the original API is still called, so the page behaves
+# as it would for a user. ``permissions.query`` only probes a permission's state: reported as a probe.
+_WATCH_JS = """(() => {
+  const report = (api, detail) => {
+    try { window.__algoauditPermission({api: api, detail: detail || ''}); } catch (e) {}
+  };
+  const wrap = (owner, name, api, describe) => {
+    if (!owner || typeof owner[name] !== 'function') return;
+    const original = owner[name];
+    owner[name] = function (...args) {
+      let detail = '';
+      try { detail = describe ? describe(...args) : ''; } catch (e) {}
+      report(typeof api === 'function' ? api(...args) : api, detail);
+      return original.apply(this, args);
+    };
+  };
+  if (window.Geolocation) {
+    wrap(Geolocation.prototype, 'getCurrentPosition', 'geolocation', () => 'getCurrentPosition');
+    wrap(Geolocation.prototype, 'watchPosition', 'geolocation', () => 'watchPosition');
+  }
+  if (window.Notification) wrap(Notification, 'requestPermission', 'notifications', () => 'requestPermission');
+  if (window.Clipboard) {
+    wrap(Clipboard.prototype, 'readText', 'clipboard', () => 'readText');
+    wrap(Clipboard.prototype, 'read', 'clipboard', () => 'read');
+  }
+  if (window.MediaDevices) {
+    wrap(MediaDevices.prototype, 'getUserMedia', (c) => {
+      const want = [];
+      if (c && c.video) want.push('camera');
+      if (c && c.audio) want.push('microphone');
+      return want.join('+') || 'media';
+    }, (c) => JSON.stringify(c || {}));
+  }
+  if (window.Permissions) {
+    wrap(Permissions.prototype, 'query', 'permissions_query', (d) => (d && d.name) || '');
+  }
+})();"""
+_BINDING = "__algoauditPermission"
+
+# (api, detail, page URL) of a permission request; (host, URL, resource type, page URL) of a request
+# to a host other than the target's.
+PermissionCallback = Callable[[str, str, str], None]
+RequestCallback = Callable[[str, str, str, str], None]
+
+
+async def watch_data_collection(page: Page, target_url: str, on_permission: PermissionCallback,
+                                on_third_party: RequestCallback) -> None:
+    """Report every permission request the page's scripts make and every request to a third-party
+    host, from the next navigation on. Call before the session's first navigation."""
+    own_host = urlsplit(target_url).hostname or ""
+    context = page.context
+
+    def permission(source: dict[str, Any], call: dict[str, Any]) -> None:
+        frame = source.get("frame")
+        on_permission(str(call.get("api", "")), str(call.get("detail", "")), frame.url if frame is not None else "")
+
+    def request(req: Any) -> None:
+        host = urlsplit(req.url).hostname
+        if host and host != own_host:
+            frame_url = ""
+            with contextlib.suppress(PlaywrightError):
+                frame_url = req.frame.url
+            on_third_party(host, req.url, req.resource_type, frame_url)
+
+    # Each session launches its own context (BrowserManager.session), so this binds once per context.
+    with translate_errors("watching permission requests"):
+        await context.expose_binding(_BINDING, permission)
+        await context.add_init_script(_WATCH_JS)
+    context.on("request", request)

@@ -14,6 +14,7 @@ from playwright.async_api import Page
 
 from personas import Persona
 
+from ._browser import translate_errors, watch_data_collection
 from ._campaign import OnboardingArgs, Step
 from ._driver import Account, Driver
 from ._store import RunStore
@@ -60,6 +61,8 @@ class PuppetSession:
         """Log in (signing up the first time); ``onboard``: pass onboarding as the persona would, for
         campaigns that do not make it a step of their own."""
         self.driver.observe(self.page, self._record_shown)
+        await watch_data_collection(self.page, self.store.run()["target_url"], self._record_permission,
+                                    self._record_third_party)
         created = await self.driver.sign_up_or_log_in(self.page, self.spec.account(password))
         self._record("actions", [{"verb": "sign_up" if created else "log_in", "target": self.spec.username,
                                   "outcome": "ok"}])
@@ -99,6 +102,13 @@ class PuppetSession:
                                               "outcome": "passed", "message": first.message}])
                     break
         return outcome
+
+    def _record_permission(self, api: str, detail: str, page_url: str) -> None:
+        self._record("permission_requests", [{"api": api, "detail": detail, "page_url": page_url}])
+
+    def _record_third_party(self, host: str, url: str, resource_type: str, page_url: str) -> None:
+        self._record("third_party_requests", [{"host": host, "url": url, "resource_type": resource_type,
+                                               "page_url": page_url}])
 
     def _record_shown(self, surface: str, entries: list[Any]) -> None:
         rows = [dataclasses.asdict(e) for e in entries]
@@ -218,5 +228,28 @@ class PuppetSession:
 
     async def _disclosures(self, args: Any) -> dict[str, Any]:
         pages = await self.driver.disclosures(self.page)
-        self._record("observations", [{"kind": "disclosure", "value": dataclasses.asdict(p)} for p in pages])
+        rows = []
+        for p in pages:
+            value = dataclasses.asdict(p)
+            if p.found and p.url:
+                value["archive"] = await self._archive(p.url, f"disclosure-{p.name}")
+            rows.append({"kind": "disclosure", "value": value})
+        self._record("observations", rows)
         return {"found": [p.name for p in pages if p.found], "missing": [p.name for p in pages if not p.found]}
+
+    async def _archive(self, url: str, label: str) -> list[dict[str, str]]:
+        """A page as found, kept as evidence: screenshot and HTML under the run's artifacts, hashed."""
+        if self.store.path is None:
+            return []
+        folder = self.store.path.parent / "artifacts"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / f"{self.session_id}-{label}"
+        with translate_errors(f"archiving {url}"):
+            await self.page.goto(url)
+            await self.page.screenshot(path=str(stem.with_suffix(".png")), full_page=True)
+            stem.with_suffix(".html").write_text(await self.page.content(), encoding="utf-8")
+        kept = []
+        for kind, path in (("disclosure_screenshot", stem.with_suffix(".png")), ("disclosure_html", stem.with_suffix(".html"))):
+            digest = self.store.add_artifact(self.where, kind, path)
+            kept.append({"kind": kind, "path": str(path.relative_to(self.store.path.parent)), "sha256": digest})
+        return kept

@@ -30,10 +30,21 @@ Schema (times are UTC ISO-8601 strings; ``round`` is the expanded round index):
 - ``coupons(id, session_id, puppet_id, round, coupon_id, title, message, claimed, stock_before,
   stock_after, rules, at)``.
 - ``observations(id, session_id, puppet_id, round, kind, value, at)``: tags listed, switch states,
-  onboarding, disclosures, the identity the platform shows (``whoami``).
+  onboarding, disclosures, the identity the platform shows (``whoami``). A ``disclosure`` found
+  carries ``archive``: the kind, path and sha256 of its full-page screenshot and HTML.
 - ``artifacts(id, session_id, puppet_id, round, command_id, kind, path, sha256, bytes, created_at)``.
+- ``permission_requests(id, session_id, puppet_id, round, api, detail, page_url, at)``: every call a
+  page's scripts made to a permission-gated API, seen by the init script the harness installs before
+  any page script (``_browser.watch_data_collection``). ``api``: ``geolocation``, ``notifications``,
+  ``clipboard``, ``camera``, ``microphone``, ``camera+microphone``, ``media`` or ``permissions_query``
+  (a probe of a permission's state, not a request); ``detail``: the method called or its constraints.
+- ``third_party_requests(id, session_id, puppet_id, round, host, url, resource_type, page_url, at)``:
+  every request the puppet's browser sent to a host other than the target's.
 - ``events(id, at, puppet_id, round, kind, detail)``: ``captcha``, ``browser_restart``,
   ``contamination``, ``interrupt``, ``resume``, ``retry``.
+- ``custody(id, at, command, user, host, algoaudit_version, python, detail)``: chain of custody,
+  one row appended by every command that touches the run (``command`` redacted, ``detail`` JSON
+  with ``action``); created and written by ``harness/_custody.py``, not by this store.
 """
 
 from __future__ import annotations
@@ -86,6 +97,11 @@ _TABLES: dict[str, dict[str, Any]] = {
                             "rules": str, "at": str}, "pk": "id"},
     "observations": {"columns": {"id": int, "session_id": str, "puppet_id": str, "round": int, "kind": str,
                                  "value": str, "at": str}, "pk": "id"},
+    "permission_requests": {"columns": {"id": int, "session_id": str, "puppet_id": str, "round": int, "api": str,
+                                        "detail": str, "page_url": str, "at": str}, "pk": "id"},
+    "third_party_requests": {"columns": {"id": int, "session_id": str, "puppet_id": str, "round": int,
+                                         "host": str, "url": str, "resource_type": str, "page_url": str,
+                                         "at": str}, "pk": "id"},
     "artifacts": {"columns": {"id": int, "session_id": str, "puppet_id": str, "round": int, "command_id": int,
                               "kind": str, "path": str, "sha256": str, "bytes": int, "created_at": str}, "pk": "id"},
     "events": {"columns": {"id": int, "at": str, "puppet_id": str, "round": int, "kind": str, "detail": str},
@@ -267,8 +283,10 @@ class RunStore:
                                                 for e in entries])
 
     def add_rows(self, table: str, where: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-        """Rows of ``actions``, ``prices``, ``coupons`` or ``observations`` for one session."""
-        if table not in ("actions", "prices", "coupons", "observations"):
+        """Rows of ``actions``, ``prices``, ``coupons``, ``observations``, ``permission_requests`` or
+        ``third_party_requests`` for one session."""
+        if table not in ("actions", "prices", "coupons", "observations", "permission_requests",
+                         "third_party_requests"):
             raise StoreError(f"add_rows does not write {table}")
         at_field = {"prices": "seen_at"}.get(table, "at")
         stamped = [{**where, at_field: now_iso(), **r} for r in rows]

@@ -22,6 +22,9 @@ from rich.table import Table
 from personas import SpecError, library, load_persona
 
 from . import _api
+from ._bundle import make_bundle, verify_bundle
+from ._custody import record_custody
+from ._keys import init_keys
 from ._runner import ProgressEvent
 from .errors import AlgoauditError, ConfigError
 
@@ -104,7 +107,8 @@ def run_command(
         _api.validate_campaign(campaign)
         with Live(view.render(), console=console, refresh_per_second=4) as live:
             view.live = live
-            _api.run(campaign, runs, progress=view, on_start=run_dir.append)
+            _api.run(campaign, runs, progress=view,
+                     on_start=lambda folder: (run_dir.append(folder), record_custody(folder, "run")))
     except (SpecError, ConfigError) as exc:
         raise _fail(f"error: {exc}", 2) from None
     except KeyboardInterrupt:
@@ -125,6 +129,7 @@ def resume_command(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> 
     view = ProgressView()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        record_custody(run, "resume")
         with Live(view.render(), console=console, refresh_per_second=4) as live:
             view.live = live
             final = _api.resume(run, progress=view)
@@ -251,6 +256,7 @@ def analyze_command(
     from audits import analyze
 
     try:
+        record_custody(run, "analyze")
         result = analyze(run, cache)
     except FileNotFoundError as exc:
         raise _fail(f"error: {exc}", 2) from None
@@ -268,6 +274,98 @@ def analyze_command(
     for check, note in result.notes.items():
         out.print(f"{check}: {note}", highlight=False, markup=False)
     out.print(f"embedded {result.embedded} new texts", highlight=False)
+
+
+@app.command("plan")
+def plan_command(
+    campaign: Annotated[Path, typer.Argument(help="Campaign file.")],
+    pilot: Annotated[Optional[Path], typer.Option(help="An analysed pilot run of the campaign: its twin noise.")] = None,
+    effect: Annotated[Optional[float], typer.Option(help="Resolve this difference instead of each check's threshold.")] = None,
+) -> None:
+    """Power analysis: how many puppets each check of a campaign needs for 80% and 95% power.
+
+    Example: algoaudit plan campaigns/feed-audit-zh.yaml --pilot runs/feed-audit-zh-20261122-101500-ab12 --effect 0.1
+    """
+    from audits import plan
+
+    try:
+        loaded = _api.validate_campaign(campaign)
+        plans = plan(loaded.text, pilot, effect)
+    except SpecError as exc:
+        raise _fail(str(exc), 2) from None
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    table = Table("check", "effect to resolve", "noise per puppet", "from", "puppets now", "power now",
+                  "for 80%", "for 95%")
+    for c in plans:
+        table.add_row(c.check, f"{c.effect:g}", "—" if c.noise_sd is None else f"{c.noise_sd:.3f}", c.noise_source,
+                      " + ".join(map(str, c.puppets_now)) or "—", "—" if c.power_now is None else f"{c.power_now:.0%}",
+                      "—" if c.needed_80 is None else f"{c.needed_80}/group", "—" if c.needed_95 is None else f"{c.needed_95}/group")
+    out.print(table)
+    for c in plans:
+        if c.note:
+            out.print(f"{c.check}: {c.note}", highlight=False)
+
+
+@app.command("report")
+def report_command(
+    run: Annotated[Path, typer.Argument(help="Run folder, analysed with algoaudit analyze.")],
+    lang: Annotated[Optional[str], typer.Option(help="zh or en (default: the puppets' locale).")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also write report.pdf (WeasyPrint).")] = True,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Folder for the report (default: RUN/report).")] = None,
+) -> None:
+    """Write a run's inspection report: verdicts, methods, power, plots and evidence, as HTML and PDF.
+
+    Example: algoaudit report runs/c3-not-interested-zh-20261122-101500-ab12 --lang en --no-pdf
+    """
+    from audits import write_report
+
+    if lang not in (None, "zh", "en"):
+        raise _fail(f"error: --lang must be zh or en, not {lang!r}", 2)
+    try:
+        record_custody(run, "report")
+        written = write_report(run, out_dir, lang=lang, pdf=pdf)
+    except FileNotFoundError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    for path in written:
+        out.print(f"wrote {path}", highlight=False, markup=False)
+
+
+@app.command("diff")
+def diff_command(
+    run_a: Annotated[Path, typer.Argument(help="The reference run folder (A).")],
+    run_b: Annotated[Path, typer.Argument(help="The run folder compared with it (B).")],
+    html: Annotated[Optional[Path], typer.Option(help="Also write the diff as an HTML page to this file.")] = None,
+) -> None:
+    """Compare two analysed runs: verdict changes, metric deltas B − A, controls that appeared or vanished.
+
+    Example: algoaudit diff runs/c3-not-interested-zh-20261122-101500-ab12 runs/c3-not-interested-zh-20261123-093000-cd34 --html diff.html
+    """
+    from rich.text import Text
+
+    from audits import diff_runs, render_diff_html
+
+    try:
+        diff = diff_runs(run_a, run_b)
+    except FileNotFoundError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    yes = "[red]yes[/red]"
+    verdicts = Table("check", "A", "B", "changed", title=Text(f"{diff.run_id_a} -> {diff.run_id_b}"))
+    for v in diff.verdicts:
+        verdicts.add_row(Text(v.check), Text(v.outcome_a or "-"), Text(v.outcome_b or "-"), yes if v.changed else "no")
+    metrics = Table("check", "metric", "group", "delta B-A", "95% CI", "p", "sig.")
+    for m in diff.metrics:
+        c = m.comparison
+        metrics.add_row(Text(m.check), Text(m.metric), Text(m.group or "(all)"), f"{c.effect:.3f}",
+                        f"[{c.ci_low:.3f}, {c.ci_high:.3f}]", f"{c.p_value:.3f}", yes if m.significant else "no")
+    controls = Table("step", "status", "A", "B", "change")
+    for k in diff.controls:
+        controls.add_row(Text(k.verb), k.status, str(k.count_a), str(k.count_b), k.change)
+    for table in (verdicts, metrics, controls):
+        out.print(table)
+    if html is not None:
+        html.write_text(render_diff_html(diff), encoding="utf-8")
+        out.print(f"wrote {html}", highlight=False, markup=False)
 
 
 @app.command("doctor")
@@ -302,6 +400,75 @@ def init_command(
     except (FileExistsError, KeyError) as exc:
         raise _fail(f"error: {exc}", 2) from None
     out.print(f"wrote {written}; check it with: algoaudit campaign validate {written}", highlight=False)
+
+
+keys_app = typer.Typer(help="The auditor's signing key, which signs evidence bundles.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("init")
+def keys_init(
+    key_dir: Annotated[Optional[Path], typer.Option("--dir", help="Key folder (default: $ALGOAUDIT_HOME/keys, else ~/.config/algoaudit/keys).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing key; bundles it signed then verify only with its old public key.")] = False,
+) -> None:
+    """Make the auditor's Ed25519 key pair (private key 0600) that signs evidence bundles.
+
+    Example: algoaudit keys init --dir ~/.config/algoaudit/keys
+    """
+    try:
+        pair = init_keys(key_dir, force=force)
+    except AlgoauditError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    out.print(f"private key: {pair.private_key} (owner only)\npublic key:  {pair.public_key}\n"
+              f"fingerprint: {pair.fingerprint}", highlight=False, soft_wrap=True)
+
+
+def _bundle_verify(file: Path | None, public_key: Path | None) -> None:
+    if file is None:
+        raise _fail("error: give the bundle to check: algoaudit bundle verify FILE", 2)
+    try:
+        report = verify_bundle(file, public_key=public_key)
+    except AlgoauditError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    for problem in report.problems:
+        console.print(f"FAIL {problem}", style="red", highlight=False, markup=False)
+    if not report.ok:
+        raise _fail(f"{file}: tampered or damaged; failing members: {', '.join(report.offending)}", 1)
+    out.print(f"{file}: ok — {report.members_checked} members intact, run {report.run_id}, signed by key "
+              f"{report.key_fingerprint} ({report.key_source})", highlight=False, soft_wrap=True)
+
+
+@app.command("bundle")
+def bundle_command(
+    target: Annotated[str, typer.Argument(metavar="RUN|verify", help="The run folder to bundle, or 'verify'.")],
+    file: Annotated[Optional[Path], typer.Argument(help="After 'verify': the bundle to check.")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="The bundle to write (default: RUN.bundle.zip beside the run folder).")] = None,
+    key_dir: Annotated[Optional[Path], typer.Option(help="Folder of the auditor's key (default: as keys init).")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not (re)write RUN/report/ first.")] = False,
+    public_key: Annotated[Optional[Path], typer.Option(help="With verify: the auditor's public key PEM to require.")] = None,
+) -> None:
+    """Sign a run folder into one evidence bundle (zip), or check one with: bundle verify FILE.
+
+    Examples: algoaudit bundle runs/c3-not-interested-zh-20261122-101500-ab12 --out evidence.zip;
+    algoaudit bundle verify evidence.zip --public-key auditor_ed25519.pub.pem
+    """
+    if target == "verify":
+        if out_file or key_dir or no_report:
+            raise _fail("error: --out, --key-dir and --no-report are for making a bundle, not verifying one", 2)
+        return _bundle_verify(file, public_key)
+    if file is not None or public_key is not None:
+        raise _fail("error: FILE and --public-key go with verify: algoaudit bundle verify FILE --public-key PEM", 2)
+    from audits import write_report
+
+    run = Path(target)
+    try:
+        # A folder without a run gets make_bundle's error, not the report writer's.
+        if not no_report and (run / "run.sqlite").is_file():
+            write_report(run)
+        written = make_bundle(run, out_file, key_dir=key_dir)
+    except (AlgoauditError, FileNotFoundError) as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    out.print(f"wrote {written}; check it with: algoaudit bundle verify {written}", highlight=False, soft_wrap=True)
 
 
 @sandbox_app.command("serve")

@@ -11,7 +11,9 @@
     │   ├── ControlMissing          the page is the expected one, but the control is not there: a finding
     │   └── DriverDrift             the page is not what the driver expects: the harness needs fixing
     ├── Blocked                     a CAPTCHA or anti-bot wall; the puppet pauses
-    └── CampaignAborted             too many consecutive failures: the run stops, resumable
+    ├── CampaignAborted             too many consecutive failures: the run stops, resumable
+    ├── SigningKeyError             the auditor's key is missing, unreadable, or would be overwritten
+    └── BundleError                 an evidence bundle cannot be made (e.g. a secret would be in it)
 
 Persona files raise ``personas.SpecError`` (that package imports nothing of ours); the CLI treats
 it like a ConfigError. Only the CLI turns exceptions into messages and exit codes.
@@ -26,12 +28,14 @@ __all__ = [
     "Blocked",
     "BrowserCrashed",
     "BrowserError",
+    "BundleError",
     "CampaignAborted",
     "ConfigError",
     "ControlMissing",
     "DriverDrift",
     "DriverError",
     "NavigationError",
+    "SigningKeyError",
     "StepTimeout",
     "StoreError",
 ]
@@ -89,4 +93,12 @@ class Blocked(AlgoauditError):
 
 
 class CampaignAborted(AlgoauditError):
+    pass
+
+
+class SigningKeyError(AlgoauditError):
+    pass
+
+
+class BundleError(AlgoauditError):
     pass

@@ -65,7 +65,7 @@ class ServedSandbox:
         self.log.close()
 
 
-def start_sandbox(data_dir: Path, *args: str, timeout_s: float = 30.0) -> ServedSandbox:
+def start_sandbox(data_dir: Path, *args: str, timeout_s: float = 120.0) -> ServedSandbox:
     """``algoaudit sandbox serve`` in its own process; returns once /healthz answers."""
     port = free_port()
     log = (data_dir.parent / f"{data_dir.name}-server.log").open("wb")

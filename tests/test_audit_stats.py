@@ -8,7 +8,9 @@ import pytest
 from audits._stats import (
     compare,
     differences_in_differences,
+    estimate,
     minimum_detectable_effect,
+    proportion,
     puppets_needed,
     twin_noise,
 )
@@ -80,3 +82,45 @@ def test_decide(effect: float, spread: float, outcome: str) -> None:
     assert verdict.outcome == outcome
     assert (verdict.puppets_needed is not None) == (outcome == "INCONCLUSIVE")
     assert verdict.row()["evidence"] == "[]"
+
+
+def test_one_group_estimate_covers_a_known_mean_and_its_null_does_not_reject() -> None:
+    rng = np.random.default_rng(4)
+    shifted = estimate(0.3 + rng.normal(0, 0.1, 10), seed=1)
+    assert shifted.ci_low < 0.3 < shifted.ci_high and shifted.p_value < 0.01
+    assert shifted.n_treated == 10 and shifted.n_control == 0
+    rejections = sum(estimate(rng.normal(0, 1, 8), seed=t, resamples=500).p_value < 0.05 for t in range(200))
+    assert rejections / 200 <= 0.09
+    # Exact sign flips: 4 puppets all on one side give the smallest p there is, 2/16.
+    assert estimate([0.1, 0.2, 0.3, 0.4]).p_value == pytest.approx(2 / 16)
+    assert estimate([0.0, 0.0, 0.0]).ci == (0.0, 0.0)
+
+
+def test_proportion_has_exact_clopper_pearson_bounds() -> None:
+    # Known values: 0 of 3 -> [0, 1 - 0.025^(1/3)]; 3 of 3 -> [0.025^(1/3), 1].
+    none = proportion(0, 3)
+    assert none.effect == 0.0 and none.ci_low == 0.0 and none.ci_high == pytest.approx(1 - 0.025 ** (1 / 3))
+    every = proportion(3, 3)
+    assert every.ci_high == 1.0 and every.ci_low == pytest.approx(0.025 ** (1 / 3))
+    half = proportion(5, 10)
+    assert half.ci_low == pytest.approx(0.187086, abs=1e-5) and half.ci_high == pytest.approx(0.812914, abs=1e-5)
+    assert half.p_value == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        proportion(4, 3)
+
+
+def test_one_sample_mde() -> None:
+    assert minimum_detectable_effect(0.1, 8, 0) == pytest.approx((1.959964 + 0.841621) * 0.1 / 8 ** 0.5, rel=1e-4)
+
+
+@pytest.mark.parametrize(("size", "spread", "outcome"), [
+    (0.02, 0.02, "PASS"),         # a violation well under what is tolerated
+    (0.40, 0.02, "FAIL"),         # confidently over it
+    (0.18, 0.30, "INCONCLUSIVE"),  # too noisy to tell
+])
+def test_decide_a_violation(size: float, spread: float, outcome: str) -> None:
+    rng = np.random.default_rng(12)
+    verdict = decide("C5", "leak", estimate(size + rng.normal(0, spread, 6)), threshold=0.2, noise_sd=spread,
+                     mde=minimum_detectable_effect(spread, 6, 0), direction="lower_is_better")
+    assert verdict.outcome == outcome and verdict.direction == "lower_is_better"
+    assert (verdict.puppets_needed is not None) == (outcome == "INCONCLUSIVE")

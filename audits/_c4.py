@@ -1,0 +1,56 @@
+"""C4, user tags: does deleting an interest tag remove the interest, and does the tag stay gone?
+
+向用户提供选择或者删除…用户标签的功能 (2024 notice). Treated puppets read their tag page and delete
+tag X; control puppets of the same persona do not. The reference set is every item the puppets
+were shown under X's name (the channel label the platform puts on a card is the tag's name), and
+exposure is the share of the feed inside their calibrated embedding neighbourhood. The effect is
+the share of that exposure the deletion removed, treated against control (difference in
+differences, see ``_reduction``); a compliant platform removes at least the threshold (default
+0.5; campaign ``thresholds: {C4: …}``) in the last measured round.
+
+A deletion that only hides the tag keeps the interest in the ranking: the tag page looks right,
+the feed does not. Whether a deleted tag was listed again later is reported beside the verdict
+(``details.reappeared``).
+
+Parts (``check_groups: {C4: {...}}``): ``treated`` (default: role treatment), ``control``
+(default: role control).
+"""
+
+from __future__ import annotations
+
+from ._checks import CheckResult, Context
+from ._reduction import Reduction, measure_reduction
+
+__all__ = ["DEFAULT_THRESHOLD", "check_c4"]
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def check_c4(context: Context) -> CheckResult:
+    run = context.run
+    treated = context.puppets("C4", "treated", "treatment")
+    control = context.puppets("C4", "control", "control")
+    mine = {p.puppet_id for p in treated}
+    deletions = [a for a in run.actions("delete_tag") if a["puppet_id"] in mine]
+    if not deletions:
+        return CheckResult(None, [], "no treated puppet deleted a tag")
+    deleted = {a["target"] for a in deletions}
+    reference = sorted(k for k, item in run.items().items() if item["channel"] in deleted)
+    last_deletion = max(a["round"] for a in deletions)
+    # Listings after the deletion (the listing the delete step itself records comes in the same round).
+    reappeared = sorted({
+        f"{o['puppet_id']} round {o['round']}: {tag}"
+        for o in run.observations("tags") if o["puppet_id"] in mine and o["round"] > last_deletion
+        for tag in (o["value"] or []) if tag in deleted
+    })
+    still_listed = [a for a in deletions if a["outcome"] != "ok"]
+    return measure_reduction(context, Reduction(
+        check="C4", metric="exposure_to_deleted_tag",
+        description="share of exposure to the deleted tag's items removed, treated vs control (difference in differences)",
+        reference=reference, first_round=min(a["round"] for a in deletions), last_round=last_deletion,
+        treated=treated, control=control, threshold=run.threshold("C4", DEFAULT_THRESHOLD),
+        evidence=tuple(f"{a['puppet_id']} deleted tag {a['target']!r} in round {a['round']} ({a['outcome']})"
+                       for a in deletions) + tuple(reappeared) + tuple(run.evidence_for("delete_tag")),
+        details={"deleted_tags": sorted(deleted), "reappeared": reappeared,
+                 "still_listed_after_delete": len(still_listed)},
+    ))

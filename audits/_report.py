@@ -1,0 +1,552 @@
+"""Inspection reports: a run's verdicts, with the method, sample, power, plots and evidence behind
+each, as one self-contained HTML page (and a PDF of it) in Chinese or English.
+
+Reads the run database only (the harness's tables and the analysis's ``metrics``, ``verdicts`` and
+``analysis_notes``), tolerating absent tables and columns: a run analysed for fewer checks, or by
+an older version, still gets a report. Everything the platform wrote (titles, messages, URLs, heat
+texts) is escaped: Jinja autoescapes the page, ``_plots`` escapes the SVG text.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import datetime as dt
+import io
+import json
+import math
+import platform
+import re
+import sqlite3
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from markupsafe import Markup
+from PIL import Image
+
+from ._plots import (
+    Band,
+    HeatPoint,
+    bootstrap_band,
+    interval_chart,
+    line_chart,
+    parse_heat,
+    price_gap_chart,
+    rank_heat_chart,
+)
+
+__all__ = ["render_report", "report_language", "templates", "write_report"]
+
+_THUMB_WIDTH = 360
+_SCREENSHOTS = 3  # per check
+_ARTIFACT_ROWS = 25
+_EVIDENCE_ROWS = 60
+_IMAGES = (".png", ".jpg", ".jpeg", ".webp")
+_HOT_SNAPSHOTS = 40
+# Columns the template reads, None where a run from another version lacks them.
+_RUN_COLUMNS = ("run_id", "campaign_name", "campaign_yaml", "target_url", "driver", "status", "created_at",
+                "algoaudit_version", "host")
+_VERDICT_COLUMNS = ("check", "outcome", "metric", "effect", "ci_low", "ci_high", "p_value", "threshold", "noise_sd",
+                    "mde", "n_treated", "n_control", "puppets_needed", "direction", "evidence", "details")
+_ARTIFACT_COLUMNS = ("path", "kind", "verb", "step_status", "round", "sha256", "bytes")
+
+# The steps each check rests on: their screenshots are its evidence when the verdict names none.
+CHECK_VERBS: dict[str, tuple[str, ...]] = {
+    "C1": ("read_feed",), "C2": ("onboarding",), "C3": ("not_interested",), "C4": ("list_tags", "delete_tag"),
+    "C5": ("personalization",), "C6": ("hot_list",), "C7": ("view_products", "product_price", "buy"),
+    "C8": ("claim_coupon",), "C9": ("minors_mode",), "C10": ("disclosures",), "C11": ("read_feed", "onboarding"),
+}
+
+# The words of the report. Names, rules and methods per check come from the product's checklist
+# (AUDIT_CHECKS.md); the rule is quoted in the original Chinese in both languages.
+CHECK_NAMES: dict[str, dict[str, str]] = {
+    "C1": {"zh": "信息茧房", "en": "Information cocoon"},
+    "C2": {"zh": "强制选择兴趣标签", "en": "Forced interest tags"},
+    "C3": {"zh": "“不感兴趣”负反馈", "en": "\"Not interested\" feedback"},
+    "C4": {"zh": "用户标签的选择与删除", "en": "Deletable user tags"},
+    "C5": {"zh": "关闭算法推荐", "en": "Personalisation switch-off"},
+    "C6": {"zh": "热搜榜单", "en": "Hot list"},
+    "C7": {"zh": "差异化定价", "en": "Price discrimination"},
+    "C8": {"zh": "优惠券领取说明", "en": "Coupon messages"},
+    "C9": {"zh": "未成年人与老年人模式", "en": "Minors' and seniors' modes"},
+    "C10": {"zh": "算法公示与备案", "en": "Algorithm disclosure and filing"},
+    "C11": {"zh": "个人信息收集范围", "en": "Personal data collection"},
+}
+
+REGULATION: dict[str, str] = {
+    "C1": "构建“信息茧房”防范机制，提升推送内容多样性；严禁推送高度同质化内容诱导用户沉迷",
+    "C2": "不得强制要求用户选择兴趣标签",
+    "C3": "规范设置“不感兴趣”等负反馈功能",
+    "C4": "向用户提供选择或者删除……用户标签的功能",
+    "C5": "关闭算法推荐服务的选项操作便捷、功能有效（另见欧盟《数字服务法》第38条）",
+    "C6": "全面公示热搜榜单算法原理……完善榜单日志留存……严管操纵榜单",
+    "C7": "严禁利用用户年龄、职业、消费水平等特征，对相同商品实施差异化定价",
+    "C8": "清晰说明优惠券的领取条件……客观如实说明优惠券领取失败原因",
+    "C9": "持续优化完善面向未成年人、老年人的算法推荐服务",
+    "C10": "以适当方式公示算法推荐服务的基本原理……；算法备案（2022）",
+    "C11": "不得超范围收集用户个人信息用于内容推送",
+}
+
+METHODS: dict[str, dict[str, str]] = {
+    "C1": {
+        "zh": "窄兴趣傀儡（只与主题 T 互动）与新账号、被动账号在多轮会话中同步运行；每轮计算信息流的同质化程度"
+              "（条目两两平均余弦相似度、主题熵、落在 T 语义邻域内的比例）及其轨迹，与新账号基线比较得出茧房指数。",
+        "en": "Narrow-interest puppets (engaging only with topic T) run in lock-step with fresh and passive puppets over "
+              "many sessions; per round, the feed's homogeneity (mean pairwise cosine, topic entropy, share of items in "
+              "T's neighbourhood) and its trajectory, against the fresh baseline (cocoon index).",
+    },
+    "C2": {
+        "zh": "在兴趣标签选择页尝试不选任何标签进入信息流（跳过、关闭、返回），记录能否到达，并以截图为证。",
+        "en": "At onboarding, try to reach the feed without choosing any tag (skip, close, back); reachable or not, "
+              "with the screens as evidence.",
+    },
+    "C3": {
+        "zh": "预热建立对 X 的兴趣后，处理组对 X 类条目点击“不感兴趣”，孪生对照组不点；比较此后对与被拒条目语义相近条目的"
+              "曝光下降（处理组对对照组的双重差分），在干预后第一轮和最后一轮各测一次，以最后一轮判定。",
+        "en": "After a warm-up that builds interest in X, treated puppets mark X items not interested and their control "
+              "twins do not; the drop in exposure to items like the rejected ones, treated vs control (difference in "
+              "differences), right after and in the last round, which decides.",
+    },
+    "C4": {
+        "zh": "读取傀儡的兴趣标签页并删除标签 X，之后比较 X 类内容曝光相对对照组的下降，并检查标签 X 是否重新出现。",
+        "en": "Read the puppet's tag page and delete tag X; then the drop in exposure to X against the controls, and "
+              "whether the tag comes back.",
+    },
+    "C5": {
+        "zh": "兴趣不同的傀儡关闭个性化推荐，比较彼此的信息流与孪生噪声：关闭后信息流对画像的依赖（跨画像差异、画像分类"
+              "准确率对比随机水平），找到开关所需的点击数，开关是否保持关闭。",
+        "en": "Personas with different interests switch personalisation off; their feeds are compared with each other "
+              "and with twin noise: persona dependence after switch-off (divergence, classifier accuracy vs chance), "
+              "clicks to reach the switch, whether it stays off.",
+    },
+    "C6": {
+        "zh": "不同画像、地区同步抓取热榜并跨时间留存：榜单是否对所有人一致，排名与展示热度是否一致（倒挂），"
+              "是否有热度无法解释的排名，榜单规则公示页是否存在。",
+        "en": "Hot-list snapshots across personas and regions, in lock-step and over time: the same list for everyone, "
+              "rank against displayed heat (inversions), ranks no heat explains, a disclosure page.",
+    },
+    "C7": {
+        "zh": "仅在一个属性上不同（年龄、职业、消费水平、设备、是否老客）的傀儡同步查看相同商品，以孪生傀儡估计噪声；"
+              "按属性给出配对价差（金额与百分比）及置信区间，以及受影响商品的比例。",
+        "en": "Puppets that differ in one attribute (age, occupation, spending level, device, loyalty) view the same "
+              "products in lock-step, with twins for noise; the paired price gap by attribute, in currency and %, "
+              "with its CI, and the share of products affected.",
+    },
+    "C8": {
+        "zh": "傀儡同步领取同一张优惠券，记录结果、提示语和显示的库存；统计在他人成功时失败且理由含糊（如“来晚了”）的情况，"
+              "以及领取规则是否公示。",
+        "en": "Puppets claim the same coupon in lock-step; outcome, message and stock shown are recorded; failures "
+              "that coincide with others' success and carry a vague reason (\"来晚了\"), and whether the rules are shown.",
+    },
+    "C9": {
+        "zh": "未成年人画像开启未成年人模式后，统计不适宜未成年人类别内容所占比例；检查老年模式是否存在。",
+        "en": "A minor persona with minors' mode on: the share of items from categories unsuitable for minors; "
+              "whether a senior mode exists.",
+    },
+    "C10": {
+        "zh": "查找并存档算法原理公示页和备案信息：是否存在、几次点击可达，存档并记录哈希。",
+        "en": "Find and archive the algorithm disclosure and filing pages: present, reachable in a few clicks, "
+              "archived with their hash.",
+    },
+    "C11": {
+        "zh": "记录会话中的权限请求和个人信息索取，找出超出信息流所需范围的请求（定位、通讯录、剪贴板等）。",
+        "en": "Record the permission prompts and personal-data requests during sessions: requests beyond what a feed "
+              "needs (geolocation, contacts, clipboard…).",
+    },
+}
+
+LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "算法推荐黑盒审计报告",
+        "run": "运行", "campaign": "审计方案", "target": "被审计平台", "driver": "驱动", "status": "状态",
+        "created": "开始时间", "puppets": "傀儡账号", "rounds": "轮次", "sessions": "完成的会话",
+        "summary": "结论汇总", "check": "检查项", "outcome": "结论", "metric": "指标", "effect": "效应量",
+        "ci": "95% 置信区间", "p": "p 值", "threshold": "阈值", "n": "样本（处理/对照）", "mde": "最小可检测效应",
+        "PASS": "通过", "FAIL": "不通过", "INCONCLUSIVE": "无法判定", "undecided": "未判定",
+        "method": "方法", "regulation": "依据", "sample": "样本", "effect_ci": "效应与置信区间",
+        "power": "检验效能", "noise_sd": "孪生噪声（单个傀儡标准差）", "puppets_needed": "判定所需每组傀儡数",
+        "plots": "图表", "screenshots": "代表性证据截图", "artifacts": "证据文件", "evidence": "证据清单",
+        "path": "路径", "kind": "类型", "sha256": "SHA-256", "bytes": "字节", "round": "轮次", "verb": "步骤",
+        "more": "另有 {n} 条未列出", "note": "说明", "groups": "分组", "rounds_used": "所用轮次",
+        "puppets_measured": "有测量值的傀儡", "direction_higher": "越高越好（用户控制的效果）",
+        "direction_lower": "越低越好（违规的程度）", "direction": "方向",
+        "mean_by_round": "各组每轮均值（阴影为 95% 自助法置信带）", "value": "数值",
+        "mean_by_group": "各组均值（95% 自助法置信区间）",
+        "price_gaps": "按属性的价差（%，含置信区间）", "gap_pct": "价差 %",
+        "hot_rank": "热榜排名与展示热度", "rank": "排名", "heat": "展示热度", "inversion": "热度无法解释的排名",
+        "hotlist_section": "热榜观测", "appendix": "方法附录", "twins": "孪生傀儡", "controls": "对照组",
+        "embedding": "嵌入模型", "thresholds": "阈值", "environment": "运行环境", "group": "分组", "persona": "画像",
+        "role": "角色", "replicas": "副本数", "source": "来源", "campaign_value": "审计方案设定", "default": "默认值",
+        "twins_text": "每个画像至少运行两个完全相同的傀儡（同组相邻副本两两配对）。孪生之间的差异就是平台自身的噪声"
+                      "（A/B 测试、随机化、时间）；只有超过孪生基线的差异才算作效应。噪声用于计算最小可检测效应和判定所需样本量。",
+        "controls_text": "对照组傀儡与处理组同步运行但不执行干预，以双重差分抵消平台随时间的漂移。置信区间对傀儡做自助重抽样，"
+                         "p 值来自组标签置换检验（样本少时精确计算）。",
+        "embedding_text": "条目标题以多语言句向量嵌入并中心化；参考条目语义邻域的余弦阈值在本次运行的条目上校准"
+                          "（“比该值更近”以 80% 精确率预测平台所示同一频道），不写死任何余弦值。",
+        "verdict_rule": "判定规则：整个置信区间落在阈值不利一侧为“不通过”；区间落在零的有利一侧且估计值达到阈值为“通过”；"
+                        "否则为“无法判定”，并给出判定所需的每组傀儡数。",
+        "model": "模型", "neighbourhood": "邻域余弦阈值", "precision": "校准精确率", "item": "条目",
+        "env_run": "本次运行", "env_report": "生成本报告", "version": "algoaudit 版本", "python": "Python",
+        "playwright": "Playwright", "browser": "浏览器（向平台展示的 User-Agent）", "host": "主机", "not_recorded": "未记录",
+        "generated": "报告生成于", "no_checks": "本次运行尚未分析，请先运行 algoaudit analyze。",
+    },
+    "en": {
+        "title": "Black-box audit of a recommender system",
+        "run": "Run", "campaign": "Campaign", "target": "Platform audited", "driver": "Driver", "status": "Status",
+        "created": "Started", "puppets": "Puppets", "rounds": "Rounds", "sessions": "Complete sessions",
+        "summary": "Verdicts", "check": "Check", "outcome": "Verdict", "metric": "Metric", "effect": "Effect",
+        "ci": "95% CI", "p": "p", "threshold": "Threshold", "n": "n (treated/control)", "mde": "MDE",
+        "PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive", "undecided": "not decided",
+        "method": "Method", "regulation": "Rule", "sample": "Sample", "effect_ci": "Effect and interval",
+        "power": "Power", "noise_sd": "Twin noise (one puppet's SD)", "puppets_needed": "Puppets per group to decide",
+        "plots": "Plots", "screenshots": "Representative evidence screenshots", "artifacts": "Evidence files",
+        "evidence": "Evidence", "path": "Path", "kind": "Kind", "sha256": "SHA-256", "bytes": "Bytes",
+        "round": "Round", "verb": "Step", "more": "{n} more not listed", "note": "Note", "groups": "Groups",
+        "rounds_used": "Rounds used", "puppets_measured": "Puppets measured",
+        "direction_higher": "higher is better (a user control working)",
+        "direction_lower": "lower is better (the size of a violation)", "direction": "Direction",
+        "mean_by_round": "Mean per round and group (band: 95% bootstrap interval)", "value": "value",
+        "mean_by_group": "Mean per group (95% bootstrap interval)",
+        "price_gaps": "Price gap by attribute (%, with CI)", "gap_pct": "gap %",
+        "hot_rank": "Hot-list rank against displayed heat", "rank": "rank", "heat": "displayed heat",
+        "inversion": "rank no heat explains", "hotlist_section": "Hot-list observations", "appendix": "Methods appendix",
+        "twins": "Twins", "controls": "Controls", "embedding": "Embedding model", "thresholds": "Thresholds",
+        "environment": "Environment", "group": "Group", "persona": "Persona", "role": "Role", "replicas": "Replicas",
+        "source": "Source", "campaign_value": "campaign", "default": "default",
+        "twins_text": "Every persona runs as at least two identical puppets (consecutive replicas of a group are "
+                      "paired). Differences between twins are the platform's own noise (A/B tests, randomisation, "
+                      "time); an effect counts only beyond it. The noise gives the minimum detectable effect and the "
+                      "puppets needed to decide.",
+        "controls_text": "Control puppets run in lock-step with the treated ones but skip the intervention; the "
+                         "difference in differences cancels the platform's drift. Intervals resample puppets "
+                         "(bootstrap); p-values permute group labels (exact with few puppets).",
+        "embedding_text": "Item titles are embedded with a multilingual sentence model and centred; the cosine "
+                          "radius of the reference items' neighbourhood is calibrated on the run's own items (closer "
+                          "than it predicts \"same channel as the platform shows it\" with 80% precision). No cosine is "
+                          "hard-coded.",
+        "verdict_rule": "Verdict rule: FAIL when the whole interval lies on the wrong side of the threshold; PASS "
+                        "when it lies on the right side of zero and the estimate meets the threshold; INCONCLUSIVE "
+                        "otherwise, with the puppets per group that would decide it.",
+        "model": "Model", "neighbourhood": "Neighbourhood cosine", "precision": "Calibration precision",
+        "item": "item", "env_run": "this run", "env_report": "this report", "version": "algoaudit version",
+        "python": "Python", "playwright": "Playwright", "browser": "Browser (user agent shown to the platform)",
+        "host": "Host",
+        "not_recorded": "not recorded", "generated": "Report generated", "no_checks":
+        "This run has not been analysed yet: run algoaudit analyze first.",
+    },
+}
+
+
+def _natural(check: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in check if ch.isdigit())
+    return (int(digits) if digits else 10_000, check)
+
+
+def _json(text: Any, default: Any) -> Any:
+    if not isinstance(text, str):
+        return text if text is not None else default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return default
+
+
+class _RunDB:
+    """The run database, read tolerantly: a missing table or column reads as nothing."""
+
+    def __init__(self, run_dir: Path):
+        path = run_dir / "run.sqlite"
+        if not path.exists():
+            raise FileNotFoundError(f"{run_dir} holds no run.sqlite")
+        self.db = sqlite3.connect(path)
+        self.db.row_factory = sqlite3.Row
+        self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def close(self) -> None:
+        self.db.close()
+
+    def rows(self, table: str, sql: str | None = None, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if table not in self.tables:
+            return []
+        try:
+            return [dict(r) for r in self.db.execute(sql or f'SELECT * FROM "{table}"', list(params))]
+        except sqlite3.OperationalError:
+            # A run written or analysed by another version may lack a column the query names.
+            return []
+
+
+def report_language(db: _RunDB) -> str:
+    """zh when most puppets browse in Chinese, else en."""
+    locales = collections.Counter(str(r.get("locale") or "") for r in db.rows("puppets"))
+    top = locales.most_common(1)[0][0] if locales else ""
+    return "zh" if top.lower().startswith("zh") else "en"
+
+
+def _metric_plots(metrics: list[dict[str, Any]], group_of: dict[str, str], t: dict[str, str]) -> list[Markup]:
+    """Per metric, the mean per round and group with its 95% bootstrap band; a metric measured
+    once, without a round, as one interval per group."""
+    by_metric: dict[str, dict[tuple[str, int | None], list[float]]] = {}
+    for m in metrics:
+        try:
+            value = float(m["value"])
+            rnd = None if m.get("round") is None else int(m["round"])
+        except (TypeError, ValueError, KeyError):
+            continue
+        if not math.isfinite(value):
+            continue
+        group = group_of.get(str(m.get("puppet_id")), "?")
+        by_metric.setdefault(str(m.get("metric")), {}).setdefault((group, rnd), []).append(value)
+    plots = []
+    for metric, cells in sorted(by_metric.items()):
+        timed = {key: values for key, values in cells.items() if key[1] is not None}
+        if timed:
+            bands = [Band(group, rnd, *bootstrap_band(values), n=len(values))
+                     for (group, rnd), values in sorted(timed.items()) if rnd is not None]
+            plots.append(line_chart(bands, title=f"{metric} — {t['mean_by_round']}", x_label=t["round"],
+                                    y_label=metric))
+        else:
+            rows = [(f"{group} (n={len(values)})", *bootstrap_band(values))
+                    for (group, _), values in sorted(cells.items())]
+            plots.append(interval_chart(rows, title=f"{metric} — {t['mean_by_group']}", x_label=metric))
+    return plots
+
+
+def _hotlist_plot(db: _RunDB, t: dict[str, str]) -> Markup | None:
+    rows = db.rows("hotlist_entries",
+                   "SELECT h.session_id, h.load, h.rank, h.heat_text, i.title FROM hotlist_entries h "
+                   "LEFT JOIN items i USING (item_key) ORDER BY h.session_id, h.load, h.rank"
+                   if "items" in db.tables else
+                   "SELECT session_id, load, rank, heat_text, NULL AS title FROM hotlist_entries "
+                   "ORDER BY session_id, load, rank")
+    snapshots: dict[tuple[Any, Any], list[tuple[int, float, str]]] = {}
+    for r in rows:
+        heat = parse_heat(r.get("heat_text"))
+        if heat is not None and r.get("rank") is not None:
+            snapshots.setdefault((r.get("session_id"), r.get("load")), []).append(
+                (int(r["rank"]), heat, f"{r.get('title') or ''} ({r.get('heat_text')})"))
+    points: list[HeatPoint] = []
+    keys = sorted(snapshots, key=str)
+    # A long campaign keeps thousands of snapshots; an even sample of them draws the same picture.
+    step = max(1, math.ceil(len(keys) / _HOT_SNAPSHOTS))
+    for entries in (snapshots[k] for k in keys[::step]):
+        hottest_below = -math.inf
+        # From the bottom up: an entry is unexplained when one ranked below it shows more heat.
+        for rank, heat, label in sorted(entries, reverse=True):
+            points.append(HeatPoint(rank, heat, label, unexplained=hottest_below > heat))
+            hottest_below = max(hottest_below, heat)
+    if not points:
+        return None
+    return rank_heat_chart(points, title=t["hot_rank"], x_label=t["rank"], y_label=t["heat"],
+                           unexplained_label=t["inversion"])
+
+
+def _thumbnail(path: Path) -> str | None:
+    """A screenshot as a small JPEG data: URI, cropped to its top (full-page captures are tall)."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            width, height = img.size
+            img = img.crop((0, 0, width, min(height, width * 3 // 2)))
+            img.thumbnail((_THUMB_WIDTH, _THUMB_WIDTH * 2))
+            buffer = io.BytesIO()
+            img.save(buffer, format="JPEG", quality=70)
+    except (OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _artifact_rows(db: _RunDB) -> list[dict[str, Any]]:
+    return db.rows("artifacts",
+                   "SELECT a.*, c.verb AS verb, c.status AS step_status FROM artifacts a "
+                   "LEFT JOIN commands c ON c.id = a.command_id ORDER BY a.id"
+                   if "commands" in db.tables else "SELECT *, NULL AS verb, NULL AS step_status FROM artifacts")
+
+
+def _artifacts_for(rows: list[dict[str, Any]], check: str, evidence: list[str]) -> list[dict[str, Any]]:
+    """The check's evidence files: those its evidence names first, then those of the steps it rests on
+    (failed steps first: a missing control is the finding)."""
+    named = [r for r in rows if r.get("path") and any(str(r["path"]) in e for e in evidence)]
+    taken = {id(r) for r in named}
+    verbs = CHECK_VERBS.get(check, ())
+    by_step = sorted((r for r in rows if r.get("verb") in verbs and id(r) not in taken),
+                     key=lambda r: (r.get("step_status") == "ok", r.get("id") or 0))
+    return [{k: None for k in _ARTIFACT_COLUMNS} | r for r in named + by_step]
+
+
+def _evidence(evidence: list[Any], titles: dict[str, str]) -> list[dict[str, str]]:
+    out = []
+    for e in evidence:
+        text = str(e)
+        named = [titles[token] for token in text.split() if token in titles]
+        out.append({"text": text, "titles": " / ".join(named)})
+    return out
+
+
+def _environment(db: _RunDB, run: dict[str, Any], verdicts: list[dict[str, Any]]) -> list[dict[str, str]]:
+    agents = [str(r.get("user_agent") or "") for r in db.rows("puppets")]
+    browsers = sorted({m.group(0) for a in agents if (m := re.search(r"(?:Headless)?Chrom(?:e|ium)/[\d.]+", a))})
+    models = sorted({str(v["details"]["model"]) for v in verdicts if v["details"].get("model")})
+
+    def recorded(*keys: str) -> str | None:
+        return next((str(run[k]) for k in keys if run.get(k)), None)
+
+    # The chain of custody records the Python of each command on the run; the run's own is the one.
+    custody = db.rows("custody", "SELECT python, detail FROM custody ORDER BY id")
+    pythons = [str(c["python"]) for c in custody if c.get("python") and '"action": "run"' in str(c.get("detail"))]
+
+    def installed(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return ""
+
+    return [
+        {"key": "version", "run": recorded("algoaudit_version") or "", "report": installed("algoaudit")},
+        {"key": "python", "run": recorded("python_version", "python") or ", ".join(sorted(set(pythons))),
+         "report": platform.python_version()},
+        {"key": "playwright", "run": recorded("playwright_version", "playwright") or "",
+         "report": installed("playwright")},
+        {"key": "browser", "run": recorded("browser_version", "browser") or ", ".join(browsers), "report": ""},
+        {"key": "host", "run": recorded("host") or "", "report": platform.node()},
+        {"key": "embedding", "run": ", ".join(models), "report": ""},
+    ]
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    if value is None or value == "":
+        return "—"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return "—"
+    return format(number, spec)
+
+
+def _context(run_dir: Path, lang: str | None) -> dict[str, Any]:
+    db = _RunDB(run_dir)
+    try:
+        lang = lang or report_language(db)
+        if lang not in LABELS:
+            raise ValueError(f"unknown report language {lang!r}: use one of {', '.join(LABELS)}")
+        t = LABELS[lang]
+        run = {k: None for k in _RUN_COLUMNS} | (db.rows("runs") or [{}])[0]
+        try:
+            campaign = yaml.safe_load(run["campaign_yaml"]) if run.get("campaign_yaml") else {}
+        except yaml.YAMLError:
+            campaign = {}
+        campaign = campaign if isinstance(campaign, dict) else {}
+        puppets = db.rows("puppets")
+        group_of = {str(p["puppet_id"]): str(p.get("group_name") or "?") for p in puppets if p.get("puppet_id")}
+        verdicts = db.rows("verdicts")
+        verdicts = [{k: None for k in _VERDICT_COLUMNS} | v for v in verdicts]
+        for v in verdicts:
+            evidence = _json(v.get("evidence"), [])
+            v["evidence"] = evidence if isinstance(evidence, list) else [evidence]
+            details = _json(v.get("details"), {})
+            v["details"] = details if isinstance(details, dict) else {}
+        notes = {str(n["check"]): str(n.get("note") or "") for n in db.rows("analysis_notes") if n.get("check")}
+        metrics = db.rows("metrics")
+        titles = {str(i["platform_item_id"]): str(i.get("title") or "") for i in db.rows("items")
+                  if i.get("platform_item_id")}
+        verdict_of = {str(v["check"]): v for v in verdicts}
+        checks = sorted(set(verdict_of) | set(notes) | {str(m["check"]) for m in metrics if m.get("check")},
+                        key=_natural)
+        hot_plot = _hotlist_plot(db, t)
+        artifact_rows = _artifact_rows(db)
+        sections = []
+        for check in checks:
+            verdict = verdict_of.get(check)
+            mine = [m for m in metrics if str(m.get("check")) == check]
+            plots = _metric_plots(mine, group_of, t)
+            if verdict is not None and isinstance(verdict["details"].get("by_attribute"), list) \
+                    and verdict["details"]["by_attribute"]:
+                rows = [r for r in verdict["details"]["by_attribute"] if isinstance(r, dict)]
+                plots.append(price_gap_chart(rows, title=t["price_gaps"], x_label=t["gap_pct"]))
+            if check == "C6" and hot_plot is not None:
+                plots.append(hot_plot)
+                hot_plot = None
+            evidence = verdict["evidence"] if verdict else []
+            artifacts = _artifacts_for(artifact_rows, check, [str(e) for e in evidence])
+            shots = []
+            for a in artifacts:
+                if len(shots) >= _SCREENSHOTS or not str(a.get("path") or "").lower().endswith(_IMAGES):
+                    continue
+                uri = _thumbnail(run_dir / str(a.get("path")))
+                if uri is not None:
+                    shots.append({"uri": uri, "path": a.get("path"), "verb": a.get("verb") or "",
+                                  "round": a.get("round"), "status": a.get("step_status") or ""})
+            details = verdict["details"] if verdict else {}
+            sections.append({
+                "id": check, "name": CHECK_NAMES.get(check, {}).get(lang, check),
+                "regulation": REGULATION.get(check, ""), "method": METHODS.get(check, {}).get(lang, ""),
+                "verdict": verdict, "note": notes.get(check, ""), "plots": plots, "screenshots": shots,
+                "artifacts": artifacts[:_ARTIFACT_ROWS], "artifacts_more": max(0, len(artifacts) - _ARTIFACT_ROWS),
+                "evidence": _evidence(evidence[:_EVIDENCE_ROWS], titles),
+                "evidence_more": max(0, len(evidence) - _EVIDENCE_ROWS),
+                "groups": sorted({group_of.get(str(m.get("puppet_id")), "?") for m in mine}),
+                "rounds": sorted({m["round"] for m in mine if m.get("round") is not None}),
+                "puppets_measured": len({m.get("puppet_id") for m in mine}),
+                "details_rounds": details.get("rounds") if isinstance(details.get("rounds"), dict) else {},
+            })
+        groups: dict[str, dict[str, Any]] = {}
+        for p in puppets:
+            g = groups.setdefault(str(p.get("group_name") or "?"), {"persona": p.get("persona_id") or "",
+                                                                    "role": p.get("role") or "", "replicas": 0})
+            g["replicas"] += 1
+        configured = campaign.get("thresholds") or {}
+        thresholds = [{"check": v["check"], "threshold": v.get("threshold"), "direction": v.get("direction"),
+                       "source": t["campaign_value"] if v["check"] in configured else t["default"]}
+                      for v in sorted(verdicts, key=lambda v: _natural(str(v["check"])))]
+        embedding = sorted({(str(v["details"].get("model")), _fmt(v["details"].get("neighbourhood_cosine")),
+                             _fmt(v["details"].get("calibration_precision"), ".2f"))
+                            for v in verdicts if v["details"].get("model")})
+        sessions = db.rows("sessions", "SELECT COUNT(*) AS n FROM sessions WHERE status = 'complete'")
+        return {
+            "lang": lang, "t": t, "run": run, "campaign": campaign, "sections": sections, "hot_plot": hot_plot,
+            "n_puppets": len(puppets), "n_rounds": len(db.rows("rounds")),
+            "n_sessions": sessions[0]["n"] if sessions else 0, "groups": groups, "thresholds": thresholds,
+            "embedding": embedding, "environment": _environment(db, run, verdicts),
+            "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+    finally:
+        db.close()
+
+
+def templates() -> jinja2.Environment:
+    """The reports' templates: autoescaped, strict about missing values."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("audits", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _fmt
+    return env
+
+
+def render_report(run_dir: Path, *, lang: str | None = None) -> str:
+    """The run's inspection report as one self-contained HTML page (inline CSS, SVG plots and
+    screenshots; no script). ``lang``: ``zh`` or ``en``; default from the puppets' locale."""
+    return templates().get_template("report.html.j2").render(**_context(Path(run_dir), lang))
+
+
+def write_report(run_dir: Path, out_dir: Path | None = None, *, lang: str | None = None,
+                 pdf: bool = True) -> list[Path]:
+    """Write ``report.html`` (and ``report.pdf``, through WeasyPrint) into ``out_dir`` (default
+    ``RUN/report/``); returns the files written."""
+    run_dir = Path(run_dir)
+    html = render_report(run_dir, lang=lang)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "report.html"]
+    written[0].write_text(html, encoding="utf-8")
+    if pdf:
+        from weasyprint import (
+            HTML,  # imported here: PDF output is the slow, optional part
+        )
+
+        HTML(string=html, base_url=str(out_dir)).write_pdf(out_dir / "report.pdf")
+        written.append(out_dir / "report.pdf")
+    return written

@@ -1,0 +1,162 @@
+"""Calibration scenarios for the feed checks C1–C5 (see ``bench/calibration.py``).
+
+``feed`` runs the ready-made feed audit (``campaigns/feed-audit-{zh,en}.yaml`` without its C2
+probes, and with the other persona's puppets as C1's baseline) with the four feed faults at the
+same strength: ``cocoon``,
+``not_interested_ignored``, ``tag_delete_cosmetic`` and ``algo_off_leak``. ``forced-tags`` runs
+C2's probes against ``forced_tags`` = 1, 2, 3 (a count, not a strength), alone, because a puppet
+forced to pick tags would no longer be C1's baseline.
+
+The true effects come from the sandbox's ground truth, in each verdict's units, computed from
+the true channel of every card served (the audit sees titles and embeddings instead):
+
+- C1: share of the narrow puppets' channel in their last measured feed, minus the baseline's;
+- C3, C4: the share of the exposure to the rejected items' (deleted tag's) channel that the
+  treated puppets lost, minus the control's, over the treated exposure before;
+- C5: the share of cards served after the switch-off that were still ranked by the profile
+  (``reason = 'leak'``), which is the share of the persona dependence left;
+- C2: the share of probes the platform let through without a tag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from _scenario import Scenario
+
+REPO = Path(__file__).resolve().parent.parent
+FEED_FAULTS = ("cocoon", "not_interested_ignored", "tag_delete_cosmetic", "algo_off_leak")
+
+
+def _feed_campaign(base_url: str, language: str) -> str:
+    spec = yaml.safe_load((REPO / "campaigns" / f"feed-audit-{language}.yaml").read_text(encoding="utf-8"))
+    spec["target"]["base_url"] = base_url
+    spec["rounds"] = [r for r in spec["rounds"] if not any(
+        isinstance(s, dict) and "onboarding" in s for s in r["steps"])]
+    spec["checks"] = [c for c in spec["checks"] if c != "C2"]
+    spec["check_groups"].pop("C2", None)
+    # Cheaper cells: the other persona's puppets (who do not share the interest) are C1's
+    # baseline in place of fresh users, and steps get room for a loaded machine.
+    spec["groups"] = [g for g in spec["groups"] if g["name"] != "fresh"]
+    other = spec["check_groups"]["C5"]["switched"][1]
+    spec["check_groups"]["C1"]["baseline"] = [other]
+    for r in spec["rounds"]:
+        if r.get("groups"):
+            r["groups"] = [g for g in r["groups"] if g != "fresh"]
+    spec["execution"] = {**spec.get("execution", {}), "concurrency": 3, "step_timeout_s": 400}
+    return yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
+
+
+def _forced_campaign(base_url: str, language: str) -> str:
+    spec = yaml.safe_load((REPO / "campaigns" / f"c2-forced-tags-{language}.yaml").read_text(encoding="utf-8"))
+    spec["target"]["base_url"] = base_url
+    return yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
+
+
+class _Truth:
+    """The ground truth of one cell, read beside the run it was served to."""
+
+    def __init__(self, truth_path: Path, run_dir: Path):
+        self.gt = sqlite3.connect(truth_path)
+        self.run = sqlite3.connect(run_dir / "run.sqlite")
+        self.run.row_factory = sqlite3.Row
+        self.spec = yaml.safe_load(self.run.execute("SELECT campaign_yaml FROM runs").fetchone()[0])
+        self.user = {r["puppet_id"]: r["username"] for r in self.run.execute("SELECT puppet_id, username FROM puppets")}
+        self.group = {r["puppet_id"]: r["group_name"] for r in self.run.execute("SELECT puppet_id, group_name FROM puppets")}
+
+    def close(self) -> None:
+        self.gt.close()
+        self.run.close()
+
+    def puppets(self, check: str, part: str) -> list[str]:
+        groups = self.spec["check_groups"][check][part]
+        return [p for p, g in self.group.items() if g in groups]
+
+    def window(self, round_index: int) -> tuple[float, float]:
+        row = self.run.execute("SELECT started_at, finished_at FROM rounds WHERE round = ?", [round_index]).fetchone()
+        return tuple(dt.datetime.fromisoformat(t).timestamp() for t in (row["started_at"], row["finished_at"]))
+
+    def cards(self, puppet: str, start: float, end: float) -> list[tuple[str, str, str]]:
+        """(item, channel, reason) of the feed cards the platform served the puppet in [start, end]."""
+        return self.gt.execute(
+            "SELECT item_id, channel, reason FROM impressions WHERE username = ? AND surface = 'feed' "
+            "AND ts BETWEEN ? AND ? ORDER BY id", [self.user[puppet], start, end]).fetchall()
+
+    def share(self, puppet: str, round_index: int, channels: set[str]) -> float:
+        cards = self.cards(puppet, *self.window(round_index))
+        return float(np.mean([c in channels for _, c, _ in cards])) if cards else float("nan")
+
+    def channel_of(self, item_ids: list[str]) -> set[str]:
+        marks = ",".join("?" * len(item_ids))
+        return {r[0] for r in self.gt.execute(f"SELECT DISTINCT channel FROM impressions WHERE item_id IN ({marks})", item_ids)}
+
+    def last_round(self, phase: str) -> int:
+        return self.run.execute("SELECT MAX(round) FROM rounds WHERE phase = ? AND name NOT LIKE 'algorithm off%'",
+                                [phase]).fetchone()[0]
+
+    def reduction(self, check: str, verb: str, channels: set[str]) -> float:
+        treated, control = self.puppets(check, "treated"), self.puppets(check, "control")
+        acted = self.run.execute(f"SELECT MIN(round), MAX(round) FROM actions WHERE verb = ? AND puppet_id IN "
+                                 f"({','.join('?' * len(treated))})", [verb, *treated]).fetchone()
+        before = self.run.execute("SELECT MAX(round) FROM rounds WHERE round < ? AND phase = 'warmup'", [acted[0]]).fetchone()[0]
+        after = self.last_round("measurement")
+        base = np.mean([self.share(p, before, channels) for p in treated])
+        lost = {p: self.share(p, before, channels) - self.share(p, after, channels) for p in treated + control}
+        return float((np.mean([lost[p] for p in treated]) - np.mean([lost[p] for p in control])) / base)
+
+
+def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, float]:
+    t = _Truth(truth_path, run_dir)
+    try:
+        out: dict[str, float] = {}
+        narrow, baseline = t.puppets("C1", "narrow"), t.puppets("C1", "baseline")
+        liked = [r[0] for r in t.gt.execute(
+            f"SELECT item_id FROM engagements WHERE kind = 'like' AND username IN ({','.join('?' * len(narrow))})",
+            [t.user[p] for p in narrow])]
+        topic = t.gt.execute(
+            f"SELECT channel FROM impressions WHERE item_id IN ({','.join('?' * len(liked))}) "
+            "GROUP BY channel ORDER BY COUNT(*) DESC LIMIT 1", liked).fetchone()
+        last = t.last_round("measurement")
+        if topic:
+            out["C1"] = float(np.mean([t.share(p, last, {topic[0]}) for p in narrow])
+                              - np.mean([t.share(p, last, {topic[0]}) for p in baseline]))
+        rejected = [r[0] for r in t.run.execute("SELECT target FROM actions WHERE verb = 'not_interested'")]
+        out["C3"] = t.reduction("C3", "not_interested", t.channel_of(rejected))
+        deleted = {r[0] for r in t.gt.execute("SELECT DISTINCT channel FROM tag_changes WHERE action = 'delete'")}
+        out["C4"] = t.reduction("C4", "delete_tag", deleted)
+        switched = t.puppets("C5", "switched")
+        off_at = {r["puppet_id"]: dt.datetime.fromisoformat(r["at"]).timestamp() for r in t.run.execute(
+            "SELECT puppet_id, MIN(at) AS at FROM actions WHERE verb = 'personalization' AND target = 'off' "
+            "GROUP BY puppet_id")}
+        reasons = [reason for p in switched if p in off_at for _, _, reason in t.cards(p, off_at[p], float("inf"))]
+        out["C5"] = float(np.mean([r == "leak" for r in reasons])) if reasons else float("nan")
+        return out
+    finally:
+        t.close()
+
+
+def _forced_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, float]:
+    # The platform's own rule: with forced_tags = k > 0 nobody passes without k tags.
+    with sqlite3.connect(truth_path) as gt:
+        faults = yaml.safe_load(gt.execute("SELECT value FROM meta WHERE key = 'faults'").fetchone()[0]) or {}
+    return {"C2": 0.0 if faults.get("forced_tags", 0) else 1.0}
+
+
+SCENARIOS = [
+    Scenario(
+        name="feed", checks=("C1", "C3", "C4", "C5"), fault=" + ".join(FEED_FAULTS),
+        levels=(0.0, 0.3, 0.6, 1.0),
+        flags=lambda s: [f for name in FEED_FAULTS for f in ("--fault", f"{name}={s}")],
+        campaign=_feed_campaign, truth=_feed_truth,
+    ),
+    Scenario(
+        name="forced-tags", checks=("C2",), fault="forced_tags (tags required)", levels=(0, 1, 2, 3),
+        flags=lambda k: ["--fault", f"forced_tags={int(k)}"],
+        campaign=_forced_campaign, truth=_forced_truth,
+    ),
+]

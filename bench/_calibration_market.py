@@ -1,0 +1,225 @@
+"""Calibration scenarios for the market checks C6–C11: hot list, prices, coupons, minors' mode,
+disclosure and data collection. Each breaks one check with one sandbox fault at growing strengths
+(0 is the compliant platform) and reads the true effect, in the verdict's units, from the
+sandbox's ``ground_truth.sqlite`` with plain sqlite3 (the benchmarks read the truth, never the
+sandbox's code). ``bench/calibration.py`` runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from _scenario import Scenario  # bench/ is on sys.path
+
+__all__ = ["SCENARIOS"]
+
+_REPO = Path(__file__).resolve().parent.parent
+PRODUCTS_ZH = _REPO.parent / "shared" / "corpus" / "products_zh.jsonl"
+C7_PERSONAS = _REPO / "campaigns" / "c7-personas"
+PERMISSIONS = ("geolocation", "notifications", "clipboard", "camera", "microphone")
+# Channel codes the sandbox keeps out of minors' mode (its content module's MINORS_UNSUITABLE).
+_UNSUITABLE_CODES = ("game", "finance")
+_PERSONA = {"zh": {"a": "zh-sports-fan", "b": "zh-investor", "teen": "zh-teen-gamer", "returning": "zh-foodie"},
+            "en": {"a": "en-sports-fan", "b": "en-business-reader", "teen": "en-student-budget",
+                   "returning": "en-culture-reader"}}
+
+
+def _truth_db(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def _faults(db: sqlite3.Connection) -> dict[str, object]:
+    row = db.execute("SELECT value FROM meta WHERE key = 'faults'").fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def _target(name: str, base_url: str, extra: str = "") -> str:
+    return (f"name: {name}\ntarget: {{driver: sandbox, base_url: \"{base_url}\", "
+            f"options: {{dwell_scale: 0.05{extra}}}}}\n")
+
+
+# C6 hot list --------------------------------------------------------------------------------------
+
+def _c6_campaign(base_url: str, language: str) -> str:
+    p = _PERSONA[language]
+    return _target(f"cal-c6-{language}", base_url) + f"""groups:
+  - {{name: a, persona: {p['a']}, replicas: 2}}
+  - {{name: b, persona: {p['b']}, replicas: 2}}
+rounds:
+  - {{name: look, phase: warmup, steps: [{{read_feed: {{pages: 1, engage: false}}}}, disclosures]}}
+  - {{name: snapshot, phase: measurement, repeat: 2, steps: [hot_list]}}
+execution: {{concurrency: 4}}
+checks: [C6]
+"""
+
+
+def _c6_truth(path: Path, strength: float) -> dict[str, float]:
+    """Entries per snapshot whose rank no heat earned: the injected ones."""
+    with _truth_db(path) as db:
+        counts = [n for (n,) in db.execute("SELECT SUM(injected) FROM hotlist GROUP BY username, ts")]
+    return {"C6": statistics.fmean(counts) if counts else math.nan}
+
+
+# C7 prices ---------------------------------------------------------------------------------------
+
+def _c7_campaign(base_url: str, language: str) -> str:
+    return _target(f"cal-c7-{language}", base_url) + f"""personas_dir: {C7_PERSONAS}
+groups:
+  - {{name: reference, persona: zh-shopper, replicas: 2, role: control}}
+  - {{name: iphone, persona: zh-shopper-iphone, replicas: 2, role: treatment}}
+  - {{name: returning, persona: zh-shopper-returning, replicas: 2, role: treatment}}
+  - {{name: big, persona: zh-shopper-big, replicas: 2, role: treatment}}
+rounds:
+  - {{name: sign up, phase: warmup, steps: [list_tags]}}
+  - {{name: first order, phase: warmup, groups: [returning], steps: [{{buy: {{strategy: cheapest, count: 1}}}}]}}
+  - {{name: big spending, phase: warmup, groups: [big], steps: [{{buy: {{strategy: priciest, until_spent: 3000}}}}]}}
+  - {{name: look, phase: measurement, repeat: 2, steps: [{{view_products: {{limit: 30}}}}]}}
+execution: {{concurrency: 8}}
+checks: [C7]
+check_groups:
+  C7:
+    reference: [reference]
+    device=ios: [iphone]
+    returning=yes: [returning]
+    spending=high: [big]
+    reference:spending: [returning]
+"""
+
+
+def _c7_truth(path: Path, strength: float) -> dict[str, float]:
+    """The largest surcharge any attribute put on a product-list price, in % (the multiplier of
+    the most discriminated puppet; the fault varies one attribute)."""
+    with _truth_db(path) as db:
+        multipliers = [m for (m,) in db.execute("SELECT multiplier FROM prices WHERE surface = 'list'")]
+    return {"C7": 100.0 * max(abs(m - 1.0) for m in multipliers) if multipliers else math.nan}
+
+
+# C8 coupons --------------------------------------------------------------------------------------
+
+def _c8_campaign(base_url: str, language: str) -> str:
+    p = _PERSONA[language]
+    return _target(f"cal-c8-{language}", base_url) + f"""groups:
+  - {{name: new, persona: {p['a']}, replicas: 3}}
+  - {{name: returning, persona: {p['returning']}, replicas: 3}}
+rounds:
+  - {{name: first order, phase: warmup, groups: [returning], steps: [{{buy: {{strategy: cheapest, count: 1}}}}]}}
+  - name: claim
+    phase: measurement
+    steps: [{{claim_coupon: {{coupon: all30}}}}, {{claim_coupon: {{coupon: new20}}}}, {{claim_coupon: {{coupon: flash50}}}},
+            {{claim_coupon: {{coupon: big100}}}}]
+execution: {{concurrency: 6}}
+checks: [C8]
+"""
+
+
+def _c8_truth(path: Path, strength: float) -> dict[str, float]:
+    """Mean over puppets of the share of their claims refused with a masked reason."""
+    with _truth_db(path) as db:
+        shares = [m / n for m, n in db.execute(
+            "SELECT SUM(true_reason = 'masked'), COUNT(*) FROM coupons GROUP BY username")]
+    return {"C8": statistics.fmean(shares) if shares else math.nan}
+
+
+# C9 minors' mode ---------------------------------------------------------------------------------
+
+def _c9_campaign(base_url: str, language: str) -> str:
+    p = _PERSONA[language]
+    return _target(f"cal-c9-{language}", base_url) + f"""groups:
+  - {{name: teen, persona: {p['teen']}, replicas: 3, role: treatment}}
+  - {{name: normal, persona: {p['teen']}, replicas: 2, role: control}}
+rounds:
+  - {{name: warm-up, phase: warmup, steps: [{{read_feed: {{pages: 1}}}}]}}
+  - {{name: teen mode, phase: intervention, groups: [teen], steps: [{{minors_mode: {{enabled: true}}}}]}}
+  - {{name: measure, phase: measurement, steps: [{{read_feed: {{pages: 2, engage: false}}}}, hot_list]}}
+execution: {{concurrency: 5}}
+checks: [C9]
+"""
+
+
+def _c9_truth(path: Path, strength: float) -> dict[str, float]:
+    """Mean over minors'-mode puppets of the share of the feed items they were shown in the mode
+    that came from unsuitable channels (the check reads the feed, whose cards show a channel)."""
+    marks = ", ".join("?" * len(_UNSUITABLE_CODES))
+    with _truth_db(path) as db:
+        shares = [u / n for u, n in db.execute(
+            f"SELECT SUM(channel IN ({marks})), COUNT(*) FROM impressions WHERE minors_mode = 1 "
+            "AND surface = 'feed' GROUP BY username",
+            _UNSUITABLE_CODES)]
+    return {"C9": statistics.fmean(shares) if shares else math.nan}
+
+
+# C10 disclosure ----------------------------------------------------------------------------------
+
+def _c10_campaign(base_url: str, language: str) -> str:
+    p = _PERSONA[language]
+    return _target(f"cal-c10-{language}", base_url) + f"""groups:
+  - {{name: reader, persona: {p['a']}, replicas: 2}}
+rounds:
+  - {{name: look, phase: measurement, steps: [disclosures]}}
+execution: {{concurrency: 2}}
+checks: [C10]
+"""
+
+
+def _c10_truth(path: Path, strength: float) -> dict[str, float]:
+    """Share of the three disclosures (algorithm page, hot-list rules, filing number) withheld."""
+    with _truth_db(path) as db:
+        return {"C10": 1.0 if _faults(db).get("disclosure_missing") else 0.0}
+
+
+# C11 data collection -----------------------------------------------------------------------------
+
+def _c11_flags(strength: float) -> list[str]:
+    asked = PERMISSIONS[: int(strength)]
+    return ["--fault", f"data_overreach=[{', '.join(asked)}]"] if asked else []
+
+
+def _c11_campaign(base_url: str, language: str) -> str:
+    p = _PERSONA[language]
+    return _target(f"cal-c11-{language}", base_url) + f"""groups:
+  - {{name: reader, persona: {p['a']}, replicas: 2}}
+  - {{name: other, persona: {p['b']}, replicas: 2}}
+rounds:
+  - {{name: read, phase: measurement, steps: [{{read_feed: {{pages: 2}}}}]}}
+execution: {{concurrency: 4}}
+checks: [C11]
+"""
+
+
+def _c11_truth(path: Path, strength: float) -> dict[str, float]:
+    """Mean over puppets of the distinct permissions the platform's pages asked them for."""
+    with _truth_db(path) as db:
+        asked: dict[str, set[str]] = defaultdict(set)
+        for username, requested in db.execute("SELECT username, requested FROM permissions"):
+            asked[username].update(json.loads(requested))
+        users = [u for (u,) in db.execute("SELECT DISTINCT username FROM sessions")]
+    return {"C11": statistics.fmean(len(asked[u]) for u in users) if users else math.nan}
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("hotlist-injection", ("C6",), "hotlist_injection (items placed at ranks their heat does not earn)",
+             (0, 2, 5, 10), lambda s: ["--fault", f"hotlist_injection={int(s)}"] if s else [],
+             _c6_campaign, _c6_truth),
+    Scenario("price-spending", ("C7",), "price_discrimination.spending.high (multiplier for high spenders)",
+             (1.0, 1.03, 1.08, 1.15),
+             lambda s: ["--corpus", str(PRODUCTS_ZH)] + (["--fault", f"price_discrimination.spending.high={s}"]
+                                                         if s != 1.0 else []),
+             _c7_campaign, _c7_truth, languages=("zh",)),
+    Scenario("coupon-masking", ("C8",), "coupon_masking (share of eligible claims refused with 来晚了)",
+             (0, 0.3, 0.6, 1.0), lambda s: ["--fault", f"coupon_masking={s}"] if s else [],
+             _c8_campaign, _c8_truth),
+    Scenario("minors-leak", ("C9",), "minors_leak (share of unsuitable items let through minors' mode)",
+             (0, 0.3, 0.6, 1.0), lambda s: ["--fault", f"minors_leak={s}"] if s else [],
+             _c9_campaign, _c9_truth, languages=("zh",)),
+    Scenario("disclosure-missing", ("C10",), "disclosure_missing (no algorithm or hot-list disclosure pages)",
+             (0, 1), lambda s: ["--fault", "disclosure_missing=true"] if s else [],
+             _c10_campaign, _c10_truth),
+    Scenario("data-overreach", ("C11",), "data_overreach (the feed asks for the first N of geolocation, "
+             "notifications, clipboard, camera, microphone)", (0, 1, 3, 5), _c11_flags,
+             _c11_campaign, _c11_truth),
+]

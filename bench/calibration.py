@@ -1,0 +1,189 @@
+"""Calibration of the checks against the sandbox's ground truth: every scenario's campaign, with its
+fault off and at each strength, over seeds and corpora; then a table of verdicts against truth.
+
+    .venv/bin/python bench/calibration.py [--scenario feed] [--language zh] [--seeds 5] [--parallel 2] [--out DIR]
+    .venv/bin/python bench/calibration.py --table-only
+
+A cell is (scenario, language, strength, seed): a fresh sandbox served by uvicorn with
+``--seed``, the language's corpus (toutiao for zh, agnews for en; see ``_scenario.CORPORA``) and
+the fault flags, one campaign run, one analysis. Cells are slow (minutes each), so the bench is a
+long run that can stop at any time: results go to ``DIR/results.sqlite`` as each cell ends, a
+cell interrupted mid-run is resumed (same sandbox data, ``harness.resume``) and finished cells
+are skipped. Browser profiles are deleted after a cell; its run.sqlite and the ground truth stay.
+A cell spends most of its time waiting on pages (about 0.6 CPU-core in use), so ``--parallel``
+runs several cells at once, each in its own process with its own sandbox.
+
+The table: check, fault, strength, verdict counts, the mean estimated effect and the mean true
+effect, and how often the 95% interval covered the true effect. Targets: no FAIL at strength 0,
+≥ 95% FAIL at the strongest, intervals that cover the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import math
+import shutil
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _calibration_feed import SCENARIOS as FEED
+from _scenario import CORPORA, Scenario
+from _served import free_port, start_sandbox, stop_sandbox
+from audits import analyze
+from harness import resume, run, status
+
+try:
+    from _calibration_market import SCENARIOS as MARKET
+except ImportError:  # the shop and hot-list scenarios ship separately
+    MARKET = []
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS_DIR = REPO.parent / "shared" / "corpus"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    scenario TEXT, language TEXT, strength REAL, seed INTEGER, "check" TEXT, outcome TEXT,
+    effect REAL, ci_low REAL, ci_high REAL, threshold REAL, truth REAL, run_dir TEXT, seconds REAL,
+    PRIMARY KEY (scenario, language, strength, seed, "check"));
+CREATE TABLE IF NOT EXISTS cells (
+    scenario TEXT, language TEXT, strength REAL, seed INTEGER, status TEXT, seconds REAL, note TEXT,
+    PRIMARY KEY (scenario, language, strength, seed));
+"""
+
+
+def _corpus_flags(scenario: Scenario, language: str) -> list[str]:
+    if any(f == "--corpus" for f in scenario.flags(scenario.levels[0])):
+        return []  # the scenario serves its own corpus (products)
+    path = CORPUS_DIR / CORPORA[language]
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: the calibration runs on the shared corpora")
+    return ["--corpus", str(path)]
+
+
+def _connect(out: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(out / "results.sqlite", timeout=120)
+    db.executescript(SCHEMA)
+    return db
+
+
+def _run_cell_in_process(out: Path, name: str, language: str, strength: float, seed: int) -> str:
+    scenario = next(s for s in FEED + MARKET if s.name == name)
+    db = _connect(out)
+    try:
+        run_cell(db, out, scenario, language, strength, seed)
+    finally:
+        db.close()
+    return f"{name} {language} strength {strength:g} seed {seed}"
+
+
+def run_cell(db: sqlite3.Connection, out: Path, scenario: Scenario, language: str, strength: float, seed: int) -> None:
+    cell = out / scenario.name / language / f"s{strength:g}-seed{seed}"
+    data_dir, runs_root = cell / "sandbox", cell / "runs"
+    previous = sorted(runs_root.glob("*/run.sqlite")) if runs_root.exists() else []
+    flags = ["--seed", str(seed), *_corpus_flags(scenario, language), *scenario.flags(strength)]
+    started = time.monotonic()
+    port = free_port()
+    if previous:
+        # Interrupted earlier: the same sandbox data, the same run, continued.
+        proc = start_sandbox(data_dir, port, *flags, fresh=False)
+        run_dir = previous[-1].parent
+        _retarget(run_dir, f"http://127.0.0.1:{port}")
+        resume(run_dir)
+    else:
+        proc = start_sandbox(data_dir, port, *flags)
+        campaign = cell / "campaign.yaml"
+        campaign.parent.mkdir(parents=True, exist_ok=True)
+        campaign.write_text(scenario.campaign(f"http://127.0.0.1:{port}", language), encoding="utf-8")
+        run_dir = run(campaign, runs_root)
+    stop_sandbox(proc)
+    state = status(run_dir).run["status"]
+    seconds = time.monotonic() - started
+    if state != "complete":
+        db.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [scenario.name, language, strength, seed, state, seconds, "run did not complete"])
+        db.commit()
+        return
+    # One embedding cache per worker process: the cells in parallel do not contend for one file.
+    analysis = analyze(run_dir, out / f"embedding-cache-{os.getpid()}.sqlite", checks=list(scenario.checks))
+    truth = scenario.truth(data_dir / "ground_truth.sqlite", run_dir, strength)
+    with db:
+        for v in analysis.verdicts:
+            db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [scenario.name, language, strength, seed, v.check, v.outcome, v.effect, v.ci_low, v.ci_high,
+                        v.threshold, truth.get(v.check, math.nan), str(run_dir), seconds])
+        for check, why in analysis.notes.items():
+            db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, 'NONE', NULL, NULL, NULL, NULL, ?, ?, ?)",
+                       [scenario.name, language, strength, seed, check, truth.get(check, math.nan), str(run_dir), seconds])
+        db.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, 'done', ?, ?)",
+                   [scenario.name, language, strength, seed, seconds, json.dumps(analysis.notes, ensure_ascii=False)])
+    shutil.rmtree(run_dir / "profiles", ignore_errors=True)
+
+
+def _retarget(run_dir: Path, url: str) -> None:
+    """A resumed cell's sandbox listens on a new port: point the stored campaign at it."""
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        text = db.execute("SELECT campaign_yaml FROM runs").fetchone()[0]
+        old = db.execute("SELECT target_url FROM runs").fetchone()[0]
+        db.execute("UPDATE runs SET campaign_yaml = ?, target_url = ?", [text.replace(old, url), url])
+
+
+def table(db: sqlite3.Connection) -> str:
+    rows = db.execute(
+        'SELECT scenario, "check", language, strength, outcome, effect, ci_low, ci_high, truth FROM results '
+        'ORDER BY "check", language, strength').fetchall()
+    groups: dict[tuple, list] = {}
+    faults = {s.name: s.fault for s in FEED + MARKET}
+    for scenario, check, language, strength, outcome, effect, lo, hi, truth in rows:
+        groups.setdefault((check, faults.get(scenario, scenario), language, strength), []).append(
+            (outcome, effect, lo, hi, truth))
+    lines = ["| check | fault | corpus | strength | runs | PASS | INCONCL. | FAIL | estimate (mean) | truth (mean) | CI covers truth |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (check, fault, language, strength), cells in groups.items():
+        counts = {o: sum(c[0] == o for c in cells) for o in ("PASS", "INCONCLUSIVE", "FAIL")}
+        effects = [c[1] for c in cells if c[1] is not None]
+        truths = [c[4] for c in cells if c[4] is not None and not math.isnan(c[4])]
+        covered = [c[2] <= c[4] <= c[3] for c in cells if c[1] is not None and c[4] is not None and not math.isnan(c[4])]
+        lines.append(f"| {check} | {fault} | {CORPORA.get(language, language)} | {strength:g} | {len(cells)} | "
+                     f"{counts['PASS']} | {counts['INCONCLUSIVE']} | {counts['FAIL']} | "
+                     f"{np.mean(effects) if effects else float('nan'):.3f} | "
+                     f"{np.mean(truths) if truths else float('nan'):.3f} | "
+                     f"{sum(covered)}/{len(covered)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", action="append", help="scenario name (repeatable); default: all")
+    parser.add_argument("--language", action="append", choices=sorted(CORPORA), help="default: each scenario's")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--parallel", type=int, default=1, help="cells at once, each in its own process")
+    parser.add_argument("--out", type=Path, default=REPO / ".algoaudit" / "calibration")
+    parser.add_argument("--table-only", action="store_true", help="print the table of the cells done so far")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    db = _connect(args.out)
+    if not args.table_only:
+        scenarios = [s for s in FEED + MARKET if not args.scenario or s.name in args.scenario]
+        # Seed-major order: whenever the bench stops, every strength has about as many seeds.
+        cells = [(s, lang, level, seed) for seed in range(args.seeds) for s in scenarios
+                 for lang in s.languages if not args.language or lang in args.language for level in s.levels]
+        done = {tuple(r) for r in db.execute("SELECT scenario, language, strength, seed FROM cells WHERE status = 'done'")}
+        todo = [c for c in cells if (c[0].name, c[1], float(c[2]), c[3]) not in done]
+        print(f"{len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run", flush=True)
+        with concurrent.futures.ProcessPoolExecutor(max_workers=args.parallel) as pool:
+            futures = [pool.submit(_run_cell_in_process, args.out, s.name, lang, float(level), seed)
+                       for s, lang, level, seed in todo]
+            for k, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                print(f"[{k}/{len(todo)}] {future.result()}", flush=True)
+    print(table(db))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()

@@ -1,0 +1,101 @@
+"""The feed checks C1–C5 end to end: one small campaign against the sandbox served by uvicorn, once
+compliant and once with every feed fault at full strength, analysed into verdicts that must follow
+the ground truth."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import start_sandbox
+
+from audits import Analysis, analyze
+from harness import run
+
+pytestmark = pytest.mark.e2e
+
+CAMPAIGN = """
+name: feed-{name}
+target: {{driver: sandbox, base_url: "{url}", options: {{dwell_scale: 0.05}}}}
+groups:
+  - {{name: fans, persona: zh-sports-fan, replicas: 2, role: control}}
+  - {{name: reject, persona: zh-sports-fan, replicas: 2, role: treatment}}
+  - {{name: untag, persona: zh-sports-fan, replicas: 2, role: treatment}}
+  - {{name: military, persona: zh-military-fan, replicas: 2}}
+  - {{name: probe, persona: zh-passive, replicas: 2}}
+rounds:
+  - {{name: no tags, phase: warmup, groups: [probe], steps: [{{onboarding: {{choose: []}}}}]}}
+  - {{name: warm-up, phase: warmup, groups: [fans, reject, untag, military], steps: [{{read_feed: {{pages: 2}}}}]}}
+  - {{name: reject, phase: intervention, groups: [reject], steps: [{{not_interested: {{topic: sports, count: 4}}}}]}}
+  - {{name: untag, phase: intervention, groups: [untag], steps: [{{delete_tag: {{topic: sports}}}}]}}
+  - {{name: sham, phase: intervention, groups: [fans, military], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
+  - {{name: measure, phase: measurement, groups: [fans, reject, untag, military],
+      steps: [{{read_feed: {{pages: 2, engage: false}}}}, list_tags]}}
+  - {{name: algorithm off, phase: measurement, groups: [fans, military],
+      steps: [{{personalization: {{enabled: false}}}}, {{read_feed: {{pages: 2, engage: false}}}}]}}
+execution: {{concurrency: 4}}
+checks: [C1, C2, C3, C4, C5]
+check_groups:
+  C1: {{narrow: [fans], baseline: [military]}}
+  C2: {{probe: [probe]}}
+  C3: {{treated: [reject], control: [fans]}}
+  C4: {{treated: [untag], control: [fans]}}
+  C5: {{switched: [fans, military]}}
+"""
+FAULTS = ("cocoon", "not_interested_ignored", "tag_delete_cosmetic", "algo_off_leak")
+
+
+@pytest.fixture(scope="module", params=["compliant", "faulty"])
+def analysed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Analysis]]:
+    kind = request.param
+    root = tmp_path_factory.mktemp(kind)
+    flags = ["--hot-interval", "1000000000"]
+    if kind == "faulty":
+        flags += [f for name in FAULTS for f in ("--fault", f"{name}=1.0")] + ["--fault", "forced_tags=3"]
+    served = start_sandbox(root / "sandbox", *flags)
+    try:
+        campaign = root / "feed.yaml"
+        campaign.write_text(CAMPAIGN.format(name=kind, url=served.url), encoding="utf-8")
+        run_dir = run(campaign, root / "runs")
+    finally:
+        served.stop()
+    yield kind, run_dir, analyze(run_dir, root / "embedding-cache.sqlite")
+
+
+def test_every_feed_check_follows_the_ground_truth(analysed: tuple[str, Path, Analysis]) -> None:
+    kind, _, analysis = analysed
+    verdicts = {v.check: v for v in analysis.verdicts}
+    assert sorted(verdicts) == ["C1", "C2", "C3", "C4", "C5"], analysis.notes
+    for v in verdicts.values():
+        assert v.ci_low <= v.effect <= v.ci_high, v
+        # Two puppets a side is little power: a compliant platform may be INCONCLUSIVE, never FAIL.
+        assert v.outcome == "FAIL" if kind == "faulty" else v.outcome in {"PASS", "INCONCLUSIVE"}, v
+    c1, c2, c3, c4, c5 = (verdicts[c] for c in ("C1", "C2", "C3", "C4", "C5"))
+    if kind == "compliant":
+        assert c1.details["narrow_interest_share"] <= 0.7  # the channel cap keeps other content in view
+        assert c2.outcome == "PASS" and c2.details["refused"] == []
+        assert c3.effect > 0 and c4.effect > 0
+        assert c5.effect == pytest.approx(0.0, abs=0.05) and c5.details["silent_resets"] == []
+    else:
+        assert c1.details["narrow_interest_share"] >= 0.9
+        assert c2.details["refused"] == ["probe-0", "probe-1"] and c2.details["tags_forced"]
+        assert c4.details["deleted_tags"] == ["体育"] and c4.details["reappeared"] == []
+        assert c5.details["dependence_after"] > 0.5 * c5.details["dependence_before"]
+    assert c5.details["clicks_to_switch"] and c3.details["reference_items"] >= 4 and c3.evidence
+    for v in (c1, c3, c4, c5):
+        assert v.details["model"].startswith("intfloat/multilingual-e5-small")
+
+
+def test_a_second_analysis_embeds_nothing_and_rewrites_its_tables(analysed: tuple[str, Path, Analysis]) -> None:
+    _, run_dir, first = analysed
+    assert first.embedded > 0
+    again = analyze(run_dir, run_dir.parent.parent / "embedding-cache.sqlite")
+    assert again.embedded == 0  # every title came from the cache
+    assert [(v.check, v.effect) for v in again.verdicts] == [(v.check, v.effect) for v in first.verdicts]
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 5
+        per_check = dict(db.execute('SELECT "check", COUNT(*) FROM metrics GROUP BY "check"').fetchall())
+    # C3/C4: six puppets × two rounds (before, after); C2: one row per probe.
+    assert per_check["C3"] == per_check["C4"] == 4 * 2 and per_check["C2"] == 2
