@@ -16,7 +16,7 @@ The verdict rests on the cocoon index in the last round every compared puppet re
 
 how many more percentage points of T a narrow user is shown than a user without the interest. A
 violation, so lower is better: FAIL when the whole interval lies above the tolerated index
-(default 0.5; campaign ``thresholds: {C1: …}``), PASS when it lies at or below it.
+(default 0.6, e.g. 70% of the feed against 10% for a user without the interest; campaign ``thresholds: {C1: …}``), PASS when it lies at or below it.
 
 Parts (``check_groups: {C1: {...}}``): ``narrow`` (default: role treatment), ``baseline``
 (default: role control).
@@ -40,7 +40,7 @@ from ._verdict import decide
 
 __all__ = ["DEFAULT_THRESHOLD", "check_c1", "engaged_items"]
 
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.6
 # Topics for the entropy measure: about one per 25 distinct items seen, between 4 and 16.
 ITEMS_PER_TOPIC = 25
 
@@ -73,7 +73,7 @@ def check_c1(context: Context) -> CheckResult:
         return CheckResult(None, [], "the narrow-interest puppets engaged with nothing, so their interest is unknown")
     feed = run.feed()
     everyone = [p.puppet_id for p in narrow + baseline]
-    rounds = [r for r in sorted(run.phases) if all(feed.get((p, r)) for p in everyone)]
+    rounds = [r for r in run.personalised_rounds(everyone) if all(feed.get((p, r)) for p in everyone)]
     if not rounds:
         return CheckResult(None, [], "C1 needs a round that every compared puppet read")
 

@@ -93,7 +93,11 @@ def _gaps(puppet: Puppet, against: list[Puppet], seen: dict[str, dict[Key, tuple
             if lockstep.admit(at - ref_at):
                 refs.append(ref_price)
         if refs:
-            out[key] = (price, statistics.median(refs))
+            # References split between two prices (a promotion changed between their loads) give no
+            # reference price: 0.0, left out downstream.
+            middle = statistics.median(refs)
+            agree = sum(abs(r / middle - 1.0) <= AFFECTED_TOLERANCE for r in refs) if middle > 0 else 0
+            out[key] = (price, middle if 2 * agree > len(refs) else 0.0)
     return out
 
 
@@ -172,6 +176,8 @@ def check_c7(context: Context) -> CheckResult:
             gap[p.puppet_id] = value
             for key, pair in pairs.items():
                 product_pairs[key[2]].append(pair)
+                if pair[1] <= 0:
+                    continue
                 relative = abs(pair[0] / pair[1] - 1.0)
                 if relative > AFFECTED_TOLERANCE:
                     evidence.append((relative, (f"product {key[2]} ({key[1]}, round {key[0]}): {pair[0]:.2f} for "
@@ -185,9 +191,13 @@ def check_c7(context: Context) -> CheckResult:
             undecided.append(part)
             continue
         comparison = compare(list(gap.values()), list(null.values())) if null else estimate(list(gap.values()))
-        products = list(product_pairs.values())
+        products = [[(a, b) for a, b in ps if b > 0] for ps in product_pairs.values()]
+        products = [ps for ps in products if ps]
         medians = [(statistics.median(a for a, _ in ps), statistics.median(b for _, b in ps)) for ps in products]
-        affected = sum(abs(a / b - 1.0) > AFFECTED_TOLERANCE for a, b in medians if b > 0)
+        # Affected: most sightings of the product by the group's puppets differ from the reference in
+        # the same direction, so one twin on the other side of a promotion change does not make it.
+        affected = sum(2 * sum(a / b - 1.0 > AFFECTED_TOLERANCE for a, b in ps) > len(ps)
+                       or 2 * sum(a / b - 1.0 < -AFFECTED_TOLERANCE for a, b in ps) > len(ps) for ps in products)
         attribute, _, value_name = part.partition("=")
         by_attribute.append({
             "attribute": attribute, "value": value_name or part, "gap_pct": comparison.effect,

@@ -33,7 +33,7 @@ from ._verdict import decide
 __all__ = ["DEFAULT_THRESHOLD", "UNSUITABLE_CHANNELS", "check_c9", "is_unsuitable"]
 
 DEFAULT_THRESHOLD = 0.01
-UNSUITABLE_CHANNELS = ("游戏", "财经", "股票", "Gaming", "Games", "Finance", "Stocks")
+UNSUITABLE_CHANNELS = ("游戏", "电竞", "财经", "股票", "证券", "Gaming", "Games", "Esports", "Finance", "Stocks")
 
 
 def is_unsuitable(channel: str, labels: tuple[str, ...] = UNSUITABLE_CHANNELS) -> bool:

@@ -62,6 +62,14 @@ def _power(effect: float, noise: float, sizes: tuple[int, ...], alpha: float = 0
     return NormalDist().cdf(effect / spread - NormalDist().inv_cdf(1 - alpha / 2))
 
 
+def _needed(effect: float, noise: float, power: float, one_group: bool) -> int:
+    if noise <= 0:
+        return 2
+    n = puppets_needed(effect, noise, power=power)
+    # puppets_needed is per group for two equal groups; one group against zero needs half.
+    return max(2, math.ceil(n / 2)) if one_group else n
+
+
 def _sizes(spec: dict[str, Any], check: str, parts: tuple[tuple[str, str | None], ...]) -> tuple[int, ...]:
     named = (spec.get("check_groups") or {}).get(check) or {}
     groups = spec.get("groups") or []
@@ -111,12 +119,6 @@ def plan(campaign_text: str, pilot: Path | None = None, effect: float | None = N
         one_group = len(parts) == 1
         power_now = _power(to_resolve, noise, sizes) if all(sizes) else None
 
-        def needed(power: float) -> int:
-            if noise <= 0:
-                return 2
-            n = puppets_needed(to_resolve, noise, power=power)
-            # puppets_needed is per group for two equal groups; one group against zero needs half.
-            return max(2, math.ceil(n / 2)) if one_group else n
-
-        out.append(CheckPlan(check, to_resolve, noise, source, sizes, power_now, needed(0.8), needed(0.95)))
+        out.append(CheckPlan(check, to_resolve, noise, source, sizes, power_now,
+                             _needed(to_resolve, noise, 0.8, one_group), _needed(to_resolve, noise, 0.95, one_group)))
     return out

@@ -67,8 +67,9 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
     def read_by_all(rounds: list[int]) -> list[int]:
         return [r for r in rounds if all(feed.get((p, r)) for p in everyone)]
 
-    before = read_by_all([r for r in sorted(run.phases) if r < spec.first_round])
-    after = read_by_all([r for r in sorted(run.phases) if r > spec.last_round])
+    personalised = run.personalised_rounds(everyone)
+    before = read_by_all([r for r in personalised if r < spec.first_round])
+    after = read_by_all([r for r in personalised if r > spec.last_round])
     if not before or not after:
         return CheckResult(None, [], f"{check} needs a round every puppet read before the intervention and one after")
     b, early, late = before[-1], after[0], after[-1]

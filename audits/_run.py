@@ -70,6 +70,13 @@ class Run:
             row["value"] = _decoded(row["value"])
         return rows
 
+    def personalised_rounds(self, puppet_ids: list[str]) -> list[int]:
+        """The rounds before any of these puppets switched personalisation off: what they read later
+        is not a personalised feed, whatever the check measures."""
+        off = [a["round"] for a in self.actions("personalization")
+               if a["target"] == "off" and a["puppet_id"] in set(puppet_ids)]
+        return [r for r in sorted(self.phases) if not off or r < min(off)]
+
     def actions(self, verb: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM actions WHERE verb = ? ORDER BY id", [verb])]
 

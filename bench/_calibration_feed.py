@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
 from _scenario import Scenario
 
 REPO = Path(__file__).resolve().parent.parent

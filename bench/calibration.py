@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import os
 import math
+import os
 import shutil
 import sqlite3
 import sys
@@ -32,10 +32,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _calibration_feed import SCENARIOS as FEED
 from _scenario import CORPORA, Scenario
 from _served import free_port, start_sandbox, stop_sandbox
+
 from audits import analyze
 from harness import resume, run, status
 

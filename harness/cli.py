@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
+import httpx
 import typer
+import yaml
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -24,7 +28,7 @@ from personas import SpecError, library, load_persona
 from . import _api
 from ._bundle import make_bundle, verify_bundle
 from ._custody import record_custody
-from ._keys import init_keys
+from ._keys import PRIVATE_KEY_NAME, default_key_dir, init_keys
 from ._runner import ProgressEvent
 from .errors import AlgoauditError, ConfigError
 
@@ -244,6 +248,22 @@ def _embedding_check() -> _api.DoctorCheck:
     return _api.DoctorCheck("embedding model", True, f"{model.model_id}, {vector.shape[1]} dimensions, offline")
 
 
+def _print_analysis(result: Any) -> None:
+    table = Table("check", "verdict", "effect", "95% CI", "p", "threshold", "twin noise", "MDE", "n (t/c)")
+    for v in result.verdicts:
+        colour = {"PASS": "green", "FAIL": "red"}.get(v.outcome, "yellow")
+        table.add_row(v.check, f"[{colour}]{v.outcome}[/{colour}]", f"{v.effect:.3f}", f"[{v.ci_low:.3f}, {v.ci_high:.3f}]",
+                      f"{v.p_value:.3f}", f"{v.threshold:g}", f"{v.noise_sd:.3f}", f"{v.mde:.3f}",
+                      f"{v.n_treated}/{v.n_control}")
+    out.print(table)
+    for v in result.verdicts:
+        out.print(f"{v.check}: {v.metric}", highlight=False)
+        if v.puppets_needed:
+            out.print(f"  about {v.puppets_needed} puppets per group would decide it", highlight=False)
+    for check, note in result.notes.items():
+        out.print(f"{check}: {note}", highlight=False, markup=False)
+
+
 @app.command("analyze")
 def analyze_command(
     run: Annotated[Path, typer.Argument(help="Run folder.")],
@@ -260,19 +280,7 @@ def analyze_command(
         result = analyze(run, cache)
     except FileNotFoundError as exc:
         raise _fail(f"error: {exc}", 2) from None
-    table = Table("check", "verdict", "effect", "95% CI", "p", "threshold", "twin noise", "MDE", "n (t/c)")
-    for v in result.verdicts:
-        colour = {"PASS": "green", "FAIL": "red"}.get(v.outcome, "yellow")
-        table.add_row(v.check, f"[{colour}]{v.outcome}[/{colour}]", f"{v.effect:.3f}", f"[{v.ci_low:.3f}, {v.ci_high:.3f}]",
-                      f"{v.p_value:.3f}", f"{v.threshold:g}", f"{v.noise_sd:.3f}", f"{v.mde:.3f}",
-                      f"{v.n_treated}/{v.n_control}")
-    out.print(table)
-    for v in result.verdicts:
-        out.print(f"{v.check}: {v.metric}", highlight=False)
-        if v.puppets_needed:
-            out.print(f"  about {v.puppets_needed} puppets per group would decide it", highlight=False)
-    for check, note in result.notes.items():
-        out.print(f"{check}: {note}", highlight=False, markup=False)
+    _print_analysis(result)
     out.print(f"embedded {result.embedded} new texts", highlight=False)
 
 
@@ -469,6 +477,101 @@ def bundle_command(
     except (AlgoauditError, FileNotFoundError) as exc:
         raise _fail(f"error: {exc}", 2) from None
     out.print(f"wrote {written}; check it with: algoaudit bundle verify {written}", highlight=False, soft_wrap=True)
+
+
+CAMPAIGNS = Path(__file__).resolve().parent.parent / "campaigns"
+
+
+def _serve_in_background(data_dir: Path, port: int, faults: Path) -> subprocess.Popen[bytes]:
+    """The sandbox in its own process, as an auditor would reach a platform: over HTTP only."""
+    log = data_dir.parent / "sandbox.log"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "sandbox", "serve", "--fresh", "--port", str(port),
+         "--data-dir", str(data_dir), "--faults", str(faults)],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise _fail(f"the sandbox did not start; see {log}", 1)
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)  # polling for readiness
+    process.kill()
+    raise _fail(f"the sandbox did not answer within 120 s; see {log}", 1)
+
+
+@app.command("demo")
+def demo_command(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes.")] = Path("demo"),
+    lang: Annotated[str, typer.Option(help="zh or en: the personas' and the report's language.")] = "zh",
+    port: Annotated[int, typer.Option(help="Port for the sandbox on loopback.")] = 8765,
+) -> None:
+    """The whole product in one go: serve the sandbox with planted violations, run a campaign that
+    covers every check, analyse it, write the report and sign an evidence bundle.
+
+    Example: algoaudit demo --out demo/ --lang en
+    """
+    from audits import analyze, write_report
+
+    if lang not in ("zh", "en"):
+        raise _fail(f"error: --lang must be zh or en, not {lang!r}", 2)
+    started = time.monotonic()
+    faults = CAMPAIGNS / "faults" / "demo.yaml"
+    def stamp() -> str:
+        return f"[{time.monotonic() - started:5.0f} s]"
+    out.print(f"{stamp()} 1/5 serving the sandbox with the violations planted in {faults}", highlight=False)
+    sandbox = _serve_in_background(out_dir / "sandbox", port, faults)
+    try:
+        campaign = out_dir / f"demo-{lang}.yaml"
+        spec = yaml.safe_load((CAMPAIGNS / f"demo-{lang}.yaml").read_text(encoding="utf-8"))
+        spec["target"]["base_url"] = f"http://127.0.0.1:{port}"
+        if spec.get("personas_dir"):
+            spec["personas_dir"] = str(CAMPAIGNS / spec["personas_dir"])
+        campaign.parent.mkdir(parents=True, exist_ok=True)
+        campaign.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        out.print(f"{stamp()} 2/5 running {campaign}: puppets in their own Chromium profiles", highlight=False)
+        view = ProgressView()
+        folder: list[Path] = []
+        with Live(view.render(), console=console, refresh_per_second=4) as live:
+            view.live = live
+            run_dir = _api.run(campaign, out_dir / "runs", progress=view,
+                               on_start=lambda f: (folder.append(f), record_custody(f, "demo run")))
+    except SpecError as exc:
+        raise _fail(f"error: {exc}", 2) from None
+    except AlgoauditError as exc:
+        where = folder[0] if folder else out_dir
+        raise _fail(f"the demo run stopped: {exc}\ncontinue with: algoaudit resume {where}", 1) from None
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+    out.print(f"{stamp()} 3/5 analysing {run_dir} (embeddings cached in {out_dir / 'runs'})", highlight=False)
+    record_custody(run_dir, "demo analyze")
+    _print_analysis(analyze(run_dir))
+    out.print(f"{stamp()} 4/5 writing the inspection report", highlight=False)
+    record_custody(run_dir, "demo report")
+    report = write_report(run_dir, lang=lang)
+    key_dir = default_key_dir()
+    if not (key_dir / PRIVATE_KEY_NAME).exists():
+        key_dir = out_dir / "keys"
+        if not (key_dir / PRIVATE_KEY_NAME).exists():
+            init_keys(key_dir)
+        out.print(f"        no auditor key yet: signing with a demo key in {key_dir} (make yours: algoaudit keys init)",
+                  highlight=False)
+    out.print(f"{stamp()} 5/5 signing the evidence bundle", highlight=False)
+    bundle = make_bundle(run_dir, out_dir / "evidence.zip", key_dir=key_dir)
+    checked = verify_bundle(bundle)
+    out.print(f"\ndone in {time.monotonic() - started:.0f} s. What to look at:", highlight=False)
+    for path in report:
+        out.print(f"  {path}  the inspection report", highlight=False)
+    out.print(f"  {bundle}  the signed evidence ({'verified' if checked.ok else 'NOT verified'}: "
+              f"algoaudit bundle verify {bundle})", highlight=False)
+    out.print(f"  {run_dir / 'run.sqlite'}  everything the puppets saw and the verdicts (SQLite)", highlight=False)
+    out.print(f"  {out_dir / 'sandbox' / 'ground_truth.sqlite'}  what the platform really did, to check the verdicts",
+              highlight=False)
+    out.print(f"The planted violations are in {faults}: their checks should FAIL and the others PASS.", highlight=False)
 
 
 @sandbox_app.command("serve")

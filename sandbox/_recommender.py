@@ -267,7 +267,11 @@ class Recommender:
             explore_idx = np.flatnonzero(unfamiliar[cat.channel_of[cand]])
             take(rng.choice(explore_idx, size=min(len(explore_idx), 20 * n), replace=False), n_exp, "explore", capped=True)
         if len(picks) < n:
-            take(np.argsort(-personal), n - len(picks), "personal", capped=False)
+            # The best personal picks were all from capped channels: look further down under the
+            # cap first; only a pool too small for the cap fills the page regardless.
+            order = np.argsort(-personal)
+            take(order, n - len(picks), "personal", capped=True)
+            take(order, n - len(picks), "personal", capped=False)
         rng.shuffle(picks)
         return picks
 

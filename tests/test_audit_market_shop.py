@@ -73,12 +73,20 @@ def _verdict(analysis: Analysis, check: str):
 
 
 def test_c7_compliant_prices_do_not_fail(shop) -> None:
-    verdict = _verdict(shop["off"][0], "C7")
+    analysis, _, served = shop["off"]
+    verdict = _verdict(analysis, "C7")
     assert verdict.outcome == "PASS", verdict
     rows = {r["attribute"]: r for r in verdict.details["by_attribute"]}
     assert set(rows) == {"device", "returning", "spending"}
+    # Promotions change every 10 minutes for everyone; whether one changed between the puppets'
+    # loads is the ground truth's to say. A change can make products differ (up to the ~36% on
+    # promotion in either bucket) but never the gap, a median over products.
+    with sqlite3.connect(served.truth_path) as truth:
+        changed = truth.execute("SELECT MAX(n) FROM (SELECT COUNT(DISTINCT promo) AS n FROM prices "
+                                "WHERE surface = 'list' GROUP BY product_id)").fetchone()[0] > 1
     for row in rows.values():
-        assert row["gap_pct"] == pytest.approx(0.0, abs=0.01) and row["share_affected"] == 0.0
+        assert row["gap_pct"] == pytest.approx(0.0, abs=0.01)
+        assert row["share_affected"] <= (0.4 if changed else 0.0), row
         assert set(row) >= {"attribute", "value", "gap_pct", "ci_low", "ci_high", "gap_currency", "share_affected"}
     assert verdict.details["window_achieved_s"] <= verdict.details["lockstep_window_s"] == 60
     assert all(v in (None, 0.0) for v in verdict.details["steering"].values())
@@ -92,11 +100,15 @@ def test_c7_discrimination_fails_with_the_true_gap(shop) -> None:
     # The ground truth: the multiplier each puppet's prices carried.
     with sqlite3.connect(served.truth_path) as truth:
         factors = [json.loads(f) for (f,) in truth.execute("SELECT factors FROM prices WHERE surface = 'list'")]
+        changed = truth.execute("SELECT MAX(n) FROM (SELECT COUNT(DISTINCT promo) AS n FROM prices "
+                                "WHERE surface = 'list' GROUP BY product_id)").fetchone()[0] > 1
     assert {"spending": 1.08} in factors and {"device": 1.05} in factors
     assert rows["spending=high"]["gap_pct"] == pytest.approx(8.0, abs=0.15)
     assert rows["device=ios"]["gap_pct"] == pytest.approx(5.0, abs=0.15)
     assert rows["returning=yes"]["gap_pct"] == pytest.approx(0.0, abs=0.15)
-    assert rows["spending=high"]["share_affected"] > 0.9 and rows["spending=high"]["gap_currency"] > 0
+    # Every product carries the surcharge; a promotion changing between two loads can hide it on some.
+    assert rows["spending=high"]["share_affected"] > (0.6 if changed else 0.99)
+    assert rows["spending=high"]["gap_currency"] > 0
     assert verdict.details["attribute"] == "spending=high" and verdict.effect == pytest.approx(8.0, abs=0.15)
     assert any("product" in e for e in verdict.evidence)
     assert run_dir.exists()

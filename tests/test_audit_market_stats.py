@@ -293,3 +293,18 @@ def test_c11_null_passes(tmp_path: Path) -> None:
     for puppet in sr.puppets:
         sr.where(puppet, 0)
     assert sr.check(check_c11).verdict.outcome == "PASS"
+
+
+def test_c7_a_twin_across_a_promotion_change_affects_no_product(tmp_path: Path) -> None:
+    groups = {"reference": ("base", "control", 2), "returning": ("ret", "treatment", 2)}
+    sr = SyntheticRun(tmp_path / "c7promo", {"checks": ["C7"], "check_groups": {
+        "C7": {"reference": ["reference"], "returning=yes": ["returning"]}}}, groups)
+    # returning-0 loaded 12 s before a promotion began on a third of the products; the others after.
+    for puppet in sr.puppets:
+        before = puppet == "returning-0"
+        sr.add("prices", puppet, 0, [{"surface": "list", "product_id": f"p{k}", "title": "", "position": k,
+                                      "price": 100.0 if before or k % 3 else 85.0, "price_text": "",
+                                      "seen_at": at(0 if before else 12)} for k in range(30)])
+    verdict = sr.check(check_c7).verdict
+    (row,) = verdict.details["by_attribute"]
+    assert verdict.outcome == "PASS" and row["gap_pct"] == 0.0 and row["share_affected"] == 0.0

@@ -59,6 +59,9 @@ MISTAKES = [
     ("invalid YAML", GOOD.replace("rounds:", "rounds: [\n"), None, ["campaign.yaml"]),
     ("the YAML 'on' trap", GOOD.replace("steps: [read_feed]", "steps: [{personalization: {on: false}}]"), 7, ["rounds.0.steps.0", "enabled"]),
     ("no rounds", GOOD.split("rounds:")[0] + "rounds: []\n", 6, ["rounds"]),
+    ("unknown group in check_groups", GOOD + "check_groups:\n  C3: {treated: [treated], control: [contrl]}\n", 13,
+     ["check_groups", "contrl"]),
+    ("check_groups for an unknown check", GOOD + "check_groups:\n  C99: {treated: [treated]}\n", 14, ["check_groups", "C99"]),
 ]
 
 

@@ -75,6 +75,21 @@ def test_cocoon(tmp_path: Path, strength: float) -> None:
         assert reasons == {"personal"}
 
 
+def test_the_channel_cap_holds_on_a_large_corpus(tmp_path: Path) -> None:
+    """On 50k Toutiao headlines a sports fan's best personal picks are all sports: the compliant feed
+    must look further down for other channels, not fill the page past the cap."""
+    from conftest import corpus
+
+    app = in_process(tmp_path, corpora=(corpus("toutiao_zh.jsonl"),))
+    user = SandboxUser.on(app)
+    user.signup("narrow")
+    warm_up(app, user, "sports", sessions=4)
+    user.new_session()
+    pages = [user.feed(1) for _ in range(PAGES)]
+    for page in pages:
+        assert max(Counter(channel(app, i) for i in page).values()) <= 4, page
+
+
 @pytest.mark.parametrize("min_tags", [0, 3])
 def test_forced_tags(tmp_path: Path, min_tags: int) -> None:
     app = in_process(tmp_path, f"forced_tags={min_tags}")
