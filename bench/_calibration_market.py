@@ -58,7 +58,7 @@ checks: [C6]
 """
 
 
-def _c6_truth(path: Path, strength: float) -> dict[str, float]:
+def _c6_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
     """Entries per snapshot whose rank no heat earned: the injected ones."""
     with _truth_db(path) as db:
         counts = [n for (n,) in db.execute("SELECT SUM(injected) FROM hotlist GROUP BY username, ts")]
@@ -91,7 +91,7 @@ check_groups:
 """
 
 
-def _c7_truth(path: Path, strength: float) -> dict[str, float]:
+def _c7_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
     """The largest surcharge any attribute put on a product-list price, in % (the multiplier of
     the most discriminated puppet; the fault varies one attribute)."""
     with _truth_db(path) as db:
@@ -117,7 +117,7 @@ checks: [C8]
 """
 
 
-def _c8_truth(path: Path, strength: float) -> dict[str, float]:
+def _c8_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
     """Mean over puppets of the share of their claims refused with a masked reason."""
     with _truth_db(path) as db:
         shares = [m / n for m, n in db.execute(
@@ -141,7 +141,7 @@ checks: [C9]
 """
 
 
-def _c9_truth(path: Path, strength: float) -> dict[str, float]:
+def _c9_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
     """Mean over minors'-mode puppets of the share of the feed items they were shown in the mode
     that came from unsuitable channels (the check reads the feed, whose cards show a channel)."""
     marks = ", ".join("?" * len(_UNSUITABLE_CODES))
@@ -166,7 +166,7 @@ checks: [C10]
 """
 
 
-def _c10_truth(path: Path, strength: float) -> dict[str, float]:
+def _c10_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
     """Share of the three disclosures (algorithm page, hot-list rules, filing number) withheld."""
     with _truth_db(path) as db:
         return {"C10": 1.0 if _faults(db).get("disclosure_missing") else 0.0}
@@ -191,7 +191,7 @@ checks: [C11]
 """
 
 
-def _c11_truth(path: Path, strength: float) -> dict[str, float]:
+def _c11_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
     """Mean over puppets of the distinct permissions the platform's pages asked them for."""
     with _truth_db(path) as db:
         asked: dict[str, set[str]] = defaultdict(set)

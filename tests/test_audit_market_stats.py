@@ -237,7 +237,7 @@ def test_c8_honest_refusals_pass(tmp_path: Path) -> None:
 # C9, C10, C11 ----------------------------------------------------------------------------------
 
 def test_c9_labels_and_share(tmp_path: Path) -> None:
-    assert is_unsuitable("电竞 游戏") and is_unsuitable("Finance") and not is_unsuitable("体育")
+    assert is_unsuitable("电竞") and is_unsuitable("Finance") and not is_unsuitable("体育")
     sr = SyntheticRun(tmp_path / "c9", {"checks": ["C9"]}, {"teen": ("t", "treatment", 2), "norm": ("t", "control", 2)})
     for puppet in sr.puppets:
         if puppet.startswith("teen"):
