@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings import CachedEmbedder, Calibration, EmbeddingCache, calibrate_threshold, centre, default_embedder
+from embeddings import (
+    CachedEmbedder,
+    Calibration,
+    CalibrationError,
+    EmbeddingCache,
+    calibrate_threshold,
+    centre,
+    default_embedder,
+)
 from embeddings import neighbourhood_share as _share
 
 from ._run import Run
@@ -54,6 +62,20 @@ class ExposureSpace:
         return _share(self.of(seen), self.of(reference), self.calibration.threshold)
 
 
+def _calibrate(vectors: np.ndarray, labels: np.ndarray, precision: float) -> Calibration:
+    """The target precision, or, where the platform's channels overlap too much for it (Toutiao's
+    民生 and 三农, say), the nearest one reachable in steps of 0.05 down to 0.5: the verdict then
+    reports the precision it had (``calibration_precision``) beside the target."""
+    target = precision
+    while True:
+        try:
+            return calibrate_threshold(vectors, labels, precision=target, prior=CALIBRATION_PRIOR)
+        except CalibrationError:
+            if target <= 0.5:
+                raise
+            target = round(target - 0.05, 2)
+
+
 def embed_run(run: Run, cache_path: Path, precision: float = DEFAULT_PRECISION) -> ExposureSpace:
     items = run.items()
     keys = sorted(items)
@@ -65,5 +87,5 @@ def embed_run(run: Run, cache_path: Path, precision: float = DEFAULT_PRECISION) 
     members = [m for m in members if len(m) >= MIN_PER_CHANNEL] or [np.arange(len(keys))]
     vectors = centre(raw, np.mean([raw[m].mean(axis=0) for m in members], axis=0))
     sample = np.concatenate([rng.choice(m, size=min(len(m), BALANCE_CAP), replace=False) for m in members])
-    calibration = calibrate_threshold(vectors[sample], labels[sample], precision=precision, prior=CALIBRATION_PRIOR)
+    calibration = _calibrate(vectors[sample], labels[sample], precision)
     return ExposureSpace(keys, vectors, calibration, embedder.model_id, embedder.stats.misses)

@@ -1,8 +1,8 @@
 """A compliance regression test: does "not interested" (不感兴趣) still work?
 
 Run it with ``pytest examples/test_regression_audit.py``: the ``algoaudit`` pytest plugin, installed
-with algoaudit, provides the fixtures. Four real puppets (two that reject sports items, two
-controls) read the sandbox platform's feed; the C3 check turns what they saw into a verdict.
+with algoaudit, provides the fixtures. Six real puppets (three that reject sports items, three
+controls; with two a side, ignored feedback can come out INCONCLUSIVE) read the sandbox platform's feed; the C3 check turns what they saw into a verdict.
 
 The sandbox is served twice: once with its "not interested" button ignored (the audit must catch
 it: FAIL), once compliant (the audit must not accuse it). Against your own platform, drop the
@@ -19,14 +19,14 @@ CAMPAIGN = """
 name: c3-regression
 target: {driver: sandbox, base_url: "{base_url}", options: {dwell_scale: 0.05}}
 groups:
-  - {name: treated, persona: zh-sports-fan, replicas: 2, role: treatment}
-  - {name: control, persona: zh-sports-fan, replicas: 2, role: control}
+  - {name: treated, persona: zh-sports-fan, replicas: 3, role: treatment}
+  - {name: control, persona: zh-sports-fan, replicas: 3, role: control}
 rounds:
   - {name: warm-up, phase: warmup, repeat: 2, steps: [{read_feed: {pages: 2}}]}
   - {name: reject, phase: intervention, groups: [treated], steps: [{not_interested: {topic: sports, count: 4}}]}
   - {name: sham, phase: intervention, groups: [control], steps: [{read_feed: {pages: 1, engage: false}}]}
   - {name: measure, phase: measurement, steps: [{read_feed: {pages: 2, engage: false}}]}
-execution: {concurrency: 2}
+execution: {concurrency: 3}
 checks: [C3]
 """
 
@@ -39,14 +39,14 @@ def test_ignored_not_interested_is_caught(algoaudit_sandbox, algoaudit_run, algo
     run_dir = algoaudit_run(CAMPAIGN, base_url=platform)
     c3 = algoaudit_verdicts(run_dir)["C3"]
     assert c3.outcome == "FAIL", c3
-    assert c3.n_treated == c3.n_control == 2
+    assert c3.n_treated == c3.n_control == 3
 
 
 def test_working_not_interested_is_not_accused(algoaudit_sandbox, algoaudit_run, algoaudit_verdicts) -> None:
     platform = algoaudit_sandbox(*FROZEN)
     run_dir = algoaudit_run(CAMPAIGN, base_url=platform)
     c3 = algoaudit_verdicts(run_dir)["C3"]
-    # Two puppets a side rarely have the power to call PASS; what must hold is: never FAIL.
+    # Three puppets a side do not always have the power to call PASS; what must hold is: never FAIL.
     assert c3.outcome in {"PASS", "INCONCLUSIVE"}, c3
 
 
