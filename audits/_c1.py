@@ -41,8 +41,9 @@ from ._verdict import decide
 __all__ = ["DEFAULT_THRESHOLD", "check_c1", "engaged_items"]
 
 DEFAULT_THRESHOLD = 0.6
-# Topics for the entropy measure: about one per 25 distinct items seen, between 4 and 16.
-ITEMS_PER_TOPIC = 25
+# Topics for the entropy measure: one per 40 distinct items seen (FAISS k-means wants 39 points
+# per centroid), between 4 and 16.
+ITEMS_PER_TOPIC = 40
 
 
 def engaged_items(run: Run, puppets: list[Puppet]) -> list[str]:

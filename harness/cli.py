@@ -9,14 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import httpx
 import typer
 import yaml
 from rich.console import Console
@@ -30,6 +27,7 @@ from ._bundle import make_bundle, verify_bundle
 from ._custody import record_custody
 from ._keys import PRIVATE_KEY_NAME, default_key_dir, init_keys
 from ._runner import ProgressEvent
+from ._served import start_sandbox_server
 from .errors import AlgoauditError, ConfigError
 
 app = typer.Typer(
@@ -482,27 +480,6 @@ def bundle_command(
 CAMPAIGNS = Path(__file__).resolve().parent.parent / "campaigns"
 
 
-def _serve_in_background(data_dir: Path, port: int, faults: Path) -> subprocess.Popen[bytes]:
-    """The sandbox in its own process, as an auditor would reach a platform: over HTTP only."""
-    log = data_dir.parent / "sandbox.log"
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "sandbox", "serve", "--fresh", "--port", str(port),
-         "--data-dir", str(data_dir), "--faults", str(faults)],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise _fail(f"the sandbox did not start; see {log}", 1)
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)  # polling for readiness
-    process.kill()
-    raise _fail(f"the sandbox did not answer within 120 s; see {log}", 1)
-
-
 @app.command("demo")
 def demo_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo makes.")] = Path("demo"),
@@ -520,14 +497,18 @@ def demo_command(
         raise _fail(f"error: --lang must be zh or en, not {lang!r}", 2)
     started = time.monotonic()
     faults = CAMPAIGNS / "faults" / "demo.yaml"
+
     def stamp() -> str:
         return f"[{time.monotonic() - started:5.0f} s]"
     out.print(f"{stamp()} 1/5 serving the sandbox with the violations planted in {faults}", highlight=False)
-    sandbox = _serve_in_background(out_dir / "sandbox", port, faults)
+    try:
+        sandbox = start_sandbox_server(out_dir / "sandbox", "--fresh", "--faults", str(faults), port=port)
+    except AlgoauditError as exc:
+        raise _fail(f"error: {exc}", 1) from None
     try:
         campaign = out_dir / f"demo-{lang}.yaml"
         spec = yaml.safe_load((CAMPAIGNS / f"demo-{lang}.yaml").read_text(encoding="utf-8"))
-        spec["target"]["base_url"] = f"http://127.0.0.1:{port}"
+        spec["target"]["base_url"] = sandbox.url
         if spec.get("personas_dir"):
             spec["personas_dir"] = str(CAMPAIGNS / spec["personas_dir"])
         campaign.parent.mkdir(parents=True, exist_ok=True)
@@ -545,8 +526,7 @@ def demo_command(
         where = folder[0] if folder else out_dir
         raise _fail(f"the demo run stopped: {exc}\ncontinue with: algoaudit resume {where}", 1) from None
     finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=30)
+        sandbox.stop()
     out.print(f"{stamp()} 3/5 analysing {run_dir} (embeddings cached in {out_dir / 'runs'})", highlight=False)
     record_custody(run_dir, "demo analyze")
     _print_analysis(analyze(run_dir))

@@ -3,19 +3,13 @@ Chromium, and an in-process sandbox for the platform's logic."""
 
 from __future__ import annotations
 
-import dataclasses
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
-import httpx
 import pytest
 
 from harness._browser import CHROMIUM_ARGS, chromium_path
+from harness._served import SandboxServer, start_sandbox_server
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS_DIR = REPO.parent / "shared" / "corpus"
@@ -37,59 +31,13 @@ def corpus(name: str) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclasses.dataclass
-class ServedSandbox:
-    url: str
-    data_dir: Path
-    process: subprocess.Popen[bytes]
-    log: IO[bytes]
-
-    @property
-    def truth_path(self) -> Path:
-        return self.data_dir / "ground_truth.sqlite"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+# One way to serve the sandbox in its own process, shared with the pytest plugin and the demo.
+ServedSandbox = SandboxServer
 
 
 def start_sandbox(data_dir: Path, *args: str, timeout_s: float = 120.0) -> ServedSandbox:
     """``algoaudit sandbox serve`` in its own process; returns once /healthz answers."""
-    port = free_port()
-    log = (data_dir.parent / f"{data_dir.name}-server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "sandbox", "serve", "--port", str(port), "--data-dir", str(data_dir), *args],
-        stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            log.close()
-            raise RuntimeError(f"sandbox exited with {process.returncode}: {Path(log.name).read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return ServedSandbox(url, data_dir, process, log)
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            log.close()
-            raise RuntimeError(f"sandbox did not answer within {timeout_s}s: {Path(log.name).read_text()}")
-        time.sleep(0.1)  # polling for readiness, not waiting for a result
+    return start_sandbox_server(data_dir, *args, timeout_s=timeout_s)
 
 
 @pytest.fixture
