@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from ._report import templates
+from ._run import RunTables
 from ._stats import Comparison, compare
 
 __all__ = ["ControlChange", "MetricDelta", "RunDiff", "VerdictChange", "diff_runs", "render_diff_html"]
@@ -96,23 +96,7 @@ class RunDiff:
         return [m for m in self.metrics if m.significant]
 
 
-class _Side:
-    def __init__(self, run_dir: Path):
-        path = run_dir / "run.sqlite"
-        if not path.exists():
-            raise FileNotFoundError(f"{run_dir} holds no run.sqlite")
-        self.db = sqlite3.connect(path)
-        self.db.row_factory = sqlite3.Row
-        self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-    def rows(self, table: str, sql: str) -> list[dict[str, Any]]:
-        if table not in self.tables:
-            return []
-        try:
-            return [dict(r) for r in self.db.execute(sql)]
-        except sqlite3.OperationalError:
-            return []  # a run from a version without the column
-
+class _Side(RunTables):
     def run_id(self, fallback: str) -> str:
         rows = self.rows("runs", "SELECT run_id FROM runs")
         return str(rows[0]["run_id"]) if rows and rows[0]["run_id"] else fallback

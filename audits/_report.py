@@ -17,8 +17,6 @@ import json
 import math
 import platform
 import re
-import sqlite3
-from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from ._plots import (
     price_gap_chart,
     rank_heat_chart,
 )
+from ._run import RunTables
 
 __all__ = ["render_report", "report_language", "templates", "write_report"]
 
@@ -255,31 +254,7 @@ def _json(text: Any, default: Any) -> Any:
         return default
 
 
-class _RunDB:
-    """The run database, read tolerantly: a missing table or column reads as nothing."""
-
-    def __init__(self, run_dir: Path):
-        path = run_dir / "run.sqlite"
-        if not path.exists():
-            raise FileNotFoundError(f"{run_dir} holds no run.sqlite")
-        self.db = sqlite3.connect(path)
-        self.db.row_factory = sqlite3.Row
-        self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-    def close(self) -> None:
-        self.db.close()
-
-    def rows(self, table: str, sql: str | None = None, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        if table not in self.tables:
-            return []
-        try:
-            return [dict(r) for r in self.db.execute(sql or f'SELECT * FROM "{table}"', list(params))]
-        except sqlite3.OperationalError:
-            # A run written or analysed by another version may lack a column the query names.
-            return []
-
-
-def report_language(db: _RunDB) -> str:
+def report_language(db: RunTables) -> str:
     """zh when most puppets browse in Chinese, else en."""
     locales = collections.Counter(str(r.get("locale") or "") for r in db.rows("puppets"))
     top = locales.most_common(1)[0][0] if locales else ""
@@ -315,7 +290,7 @@ def _metric_plots(metrics: list[dict[str, Any]], group_of: dict[str, str], t: di
     return plots
 
 
-def _hotlist_plot(db: _RunDB, t: dict[str, str]) -> Markup | None:
+def _hotlist_plot(db: RunTables, t: dict[str, str]) -> Markup | None:
     rows = db.rows("hotlist_entries",
                    "SELECT h.session_id, h.load, h.rank, h.heat_text, i.title FROM hotlist_entries h "
                    "LEFT JOIN items i USING (item_key) ORDER BY h.session_id, h.load, h.rank"
@@ -359,7 +334,7 @@ def _thumbnail(path: Path) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _artifact_rows(db: _RunDB) -> list[dict[str, Any]]:
+def _artifact_rows(db: RunTables) -> list[dict[str, Any]]:
     return db.rows("artifacts",
                    "SELECT a.*, c.verb AS verb, c.status AS step_status FROM artifacts a "
                    "LEFT JOIN commands c ON c.id = a.command_id ORDER BY a.id"
@@ -386,7 +361,7 @@ def _evidence(evidence: list[Any], titles: dict[str, str]) -> list[dict[str, str
     return out
 
 
-def _environment(db: _RunDB, run: dict[str, Any], verdicts: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _environment(db: RunTables, run: dict[str, Any], verdicts: list[dict[str, Any]]) -> list[dict[str, str]]:
     agents = [str(r.get("user_agent") or "") for r in db.rows("puppets")]
     browsers = sorted({m.group(0) for a in agents if (m := re.search(r"(?:Headless)?Chrom(?:e|ium)/[\d.]+", a))})
     models = sorted({str(v["details"]["model"]) for v in verdicts if v["details"].get("model")})
@@ -429,7 +404,7 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 
 
 def _context(run_dir: Path, lang: str | None) -> dict[str, Any]:
-    db = _RunDB(run_dir)
+    db = RunTables(run_dir)
     try:
         lang = lang or report_language(db)
         if lang not in LABELS:

@@ -7,12 +7,13 @@ import collections
 import dataclasses
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["Run", "open_run"]
+__all__ = ["Run", "RunTables", "open_run"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +107,31 @@ class Run:
             self.db.executemany(
                 f"INSERT INTO {table} ({quoted}) VALUES ({', '.join('?' * len(columns))})",
                 [[v if not isinstance(v, dict | list) else json.dumps(v) for v in r.values()] for r in rows])
+
+
+class RunTables:
+    """The run database read tolerantly, for reports and diffs of runs made by any version: a
+    missing table or column reads as nothing."""
+
+    def __init__(self, run_dir: Path):
+        path = run_dir / "run.sqlite"
+        if not path.exists():
+            raise FileNotFoundError(f"{run_dir} holds no run.sqlite")
+        self.db = sqlite3.connect(path)
+        self.db.row_factory = sqlite3.Row
+        self.tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def close(self) -> None:
+        self.db.close()
+
+    def rows(self, table: str, sql: str | None = None, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if table not in self.tables:
+            return []
+        try:
+            return [dict(r) for r in self.db.execute(sql or f'SELECT * FROM "{table}"', list(params))]
+        except sqlite3.OperationalError:
+            # A run written or analysed by another version may lack a column the query names.
+            return []
 
 
 def _decoded(value: str | None) -> Any:
