@@ -139,7 +139,9 @@ def language_set(vectors: dict[tuple[str, str], np.ndarray], lang: str) -> tuple
 
 
 def test_all_is_exactly_the_public_names() -> None:
-    public = {name for name in vars(embeddings) if not name.startswith("_")}
+    # pytest's assertion rewriting (the installed algoaudit plugin makes it rewrite this package)
+    # adds names like "@py_builtins", which no import can reach.
+    public = {name for name in vars(embeddings) if name.isidentifier() and not name.startswith("_")}
     assert set(embeddings.__all__) == public
     assert embeddings.__all__ == sorted(embeddings.__all__)
 
