@@ -8,8 +8,8 @@ platform refused — the tags it had to choose before it let the puppet in
 
 The effect is the share of probe puppets that reached the feed without a tag, with its exact
 (Clopper–Pearson) interval. A compliant platform lets every one through: the default threshold
-is 1.0 (campaign ``thresholds: {C2: …}``), so a single refusal is a FAIL, with the screen that
-refused as evidence. A platform that shows no onboarding at all forces nothing.
+is 1.0 (campaign ``thresholds: {C2: …}``). The verdict is on the observed share, not the
+interval: a single refusal is a FAIL, with the screen that refused as evidence. A platform that shows no onboarding at all forces nothing.
 
 Parts (``check_groups: {C2: {...}}``): ``probe`` (default: every puppet whose first onboarding
 chose no tag).
@@ -17,9 +17,11 @@ chose no tag).
 
 from __future__ import annotations
 
+import dataclasses
+
 from ._checks import CheckResult, Context
 from ._stats import proportion
-from ._verdict import decide
+from ._verdict import Outcome, decide
 
 __all__ = ["DEFAULT_THRESHOLD", "check_c2"]
 
@@ -59,4 +61,7 @@ def check_c2(context: Context) -> CheckResult:
             "messages": sorted({r["value"]["message"] for r in probes.values() if r["value"]["message"]}),
         },
     )
-    return CheckResult(verdict, metrics)
+    # A yes/no observed on every probe, not an estimate: judged on what was observed (one refusal is a
+    # finding); the interval says what the probes imply for all new users.
+    observed: Outcome = "PASS" if comparison.effect >= verdict.threshold else "FAIL"
+    return CheckResult(dataclasses.replace(verdict, outcome=observed, puppets_needed=None), metrics)

@@ -3,10 +3,13 @@
 Every check measures how well a user control works (or how large a violation is) as an effect
 with a confidence interval, and compares it with a threshold that the campaign may override:
 
-- FAIL when the whole interval lies on the wrong side of the threshold: confidently not good enough;
-- PASS when the interval lies on the right side of zero and the estimate meets the threshold: it
-  works, significantly, and enough;
+- FAIL when the whole interval lies below the threshold: confidently not good enough;
+- PASS when the whole interval lies at or above it: confidently good enough;
 - INCONCLUSIVE otherwise, saying how many puppets per group would decide it.
+
+(An earlier rule passed a control whose interval merely excluded zero while its estimate met the
+threshold; calibration against the sandbox showed it PASSing an ignored "not interested" button
+on three puppets a side, with an interval of [0.05, 0.97].)
 
 That is for effects where larger is better (how much of the exposure "not interested" removed).
 For the size of a violation, where smaller is better (how much the profile leaks into an "off"
@@ -64,7 +67,7 @@ def decide(check: str, metric: str, comparison: Comparison, *, threshold: float,
     if direction == "higher_is_better":
         if comparison.ci_high < threshold:
             outcome = "FAIL"
-        elif comparison.ci_low > 0 and comparison.effect >= threshold:
+        elif comparison.ci_low >= threshold:
             outcome = "PASS"
         else:
             outcome = "INCONCLUSIVE"
@@ -76,12 +79,8 @@ def decide(check: str, metric: str, comparison: Comparison, *, threshold: float,
         outcome = "INCONCLUSIVE"
     needed = None
     if outcome == "INCONCLUSIVE" and noise_sd > 0:
-        # The distance the interval has to resolve: the threshold from zero for a control, the
-        # estimate from the tolerated threshold for a violation.
-        if direction == "higher_is_better":
-            distance = max(threshold, abs(comparison.effect - threshold))
-        else:
-            distance = max(abs(comparison.effect - threshold), 0.1 * abs(threshold))
+        # The distance the interval has to resolve: the estimate from the threshold.
+        distance = max(abs(comparison.effect - threshold), 0.1 * abs(threshold))
         needed = puppets_needed(max(distance, 1e-6), noise_sd)
     return Verdict(check, outcome, metric, comparison.effect, comparison.ci_low, comparison.ci_high,
                    comparison.p_value, threshold, noise_sd, mde, comparison.n_treated, comparison.n_control,
