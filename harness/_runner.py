@@ -295,7 +295,10 @@ class CampaignRun:
         started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         status, error, trace, outcome, shot = "ok", None, None, None, None
         try:
-            outcome = await asyncio.wait_for(work(), timeout=execution.step_timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the run's own
+            # cancellation (Ctrl-C) when the step finishes at the same moment, and the run goes on.
+            async with asyncio.timeout(execution.step_timeout_s):
+                outcome = await work()
         except ControlMissing as exc:
             status, error, shot = "missing_control", str(exc), exc.screenshot
         except DriverDrift as exc:
