@@ -49,7 +49,7 @@ ITEMS_PER_TOPIC = 40
 def engaged_items(run: Run, puppets: list[Puppet]) -> list[str]:
     """The item keys these puppets read with interest: a puppet reads a few other items briefly, so
     only reads that held it at least half as long as its typical read count."""
-    keys_by_id = {v["platform_item_id"]: k for k, v in run.items().items()}
+    keys_by_id = run.item_key_of
     reads: dict[str, list[tuple[str, float]]] = collections.defaultdict(list)
     mine = {p.puppet_id for p in puppets}
     for a in run.actions("read"):

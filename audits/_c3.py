@@ -28,7 +28,7 @@ def check_c3(context: Context) -> CheckResult:
     rejected = [a for a in run.actions("not_interested") if a["puppet_id"] in mine]
     if not rejected:
         return CheckResult(None, [], "no treated puppet marked anything not interested")
-    keys_by_id = {v["platform_item_id"]: k for k, v in run.items().items()}
+    keys_by_id = run.item_key_of
     return measure_reduction(context, Reduction(
         check="C3", metric="exposure_to_rejected",
         description="share of exposure to rejected-like items removed, treated vs control (difference in differences)",

@@ -184,10 +184,11 @@ LABELS: dict[str, dict[str, str]] = {
                       "（A/B 测试、随机化、时间）；只有超过孪生基线的差异才算作效应。噪声用于计算最小可检测效应和判定所需样本量。",
         "controls_text": "对照组傀儡与处理组同步运行但不执行干预，以双重差分抵消平台随时间的漂移。置信区间对傀儡做自助重抽样，"
                          "p 值来自组标签置换检验（样本少时精确计算）。",
-        "embedding_text": "条目标题以多语言句向量嵌入并中心化；参考条目语义邻域的余弦阈值在本次运行的条目上校准"
-                          "（“比该值更近”以 80% 精确率预测平台所示同一频道），不写死任何余弦值。",
-        "verdict_rule": "判定规则：整个置信区间落在阈值不利一侧为“不通过”；区间落在零的有利一侧且估计值达到阈值为“通过”；"
-                        "否则为“无法判定”，并给出判定所需的每组傀儡数。",
+        "embedding_text": "条目标题以多语言句向量嵌入，并以各频道均值的平均为中心；参考条目语义邻域的余弦阈值在本次运行的条目上校准"
+                          "（“比该值更近”以 80% 精确率预测平台所示同一频道，按固定先验 1/20 计算，每个频道最多 40 条；"
+                          "达不到时取可达到的最近精确率并注明），不写死任何余弦值。",
+        "verdict_rule": "判定规则：整个置信区间落在阈值不利一侧为“不通过”，整个区间落在有利一侧（含阈值）为“通过”；"
+                        "否则为“无法判定”，并给出判定所需的每组傀儡数。C2 对每个探测账号是/否的观察：一次拒绝即“不通过”。",
         "model": "模型", "neighbourhood": "邻域余弦阈值", "precision": "校准精确率", "item": "条目",
         "env_run": "本次运行", "env_report": "生成本报告", "version": "algoaudit 版本", "python": "Python",
         "playwright": "Playwright", "browser": "浏览器（向平台展示的 User-Agent）", "host": "主机", "not_recorded": "未记录",
@@ -223,13 +224,15 @@ LABELS: dict[str, dict[str, str]] = {
         "controls_text": "Control puppets run in lock-step with the treated ones but skip the intervention; the "
                          "difference in differences cancels the platform's drift. Intervals resample puppets "
                          "(bootstrap); p-values permute group labels (exact with few puppets).",
-        "embedding_text": "Item titles are embedded with a multilingual sentence model and centred; the cosine "
-                          "radius of the reference items' neighbourhood is calibrated on the run's own items (closer "
-                          "than it predicts \"same channel as the platform shows it\" with 80% precision). No cosine is "
-                          "hard-coded.",
+        "embedding_text": "Item titles are embedded with a multilingual sentence model and centred on the mean of "
+                          "the channel means; the cosine radius of the reference items' neighbourhood is calibrated on "
+                          "the run's own items (closer than it predicts \"same channel as the platform shows it\" with "
+                          "80% precision, judged at a fixed prior of 1/20 on at most 40 items per channel; where 80% "
+                          "is out of reach, the nearest precision reachable, as reported). No cosine is hard-coded.",
         "verdict_rule": "Verdict rule: FAIL when the whole interval lies on the wrong side of the threshold; PASS "
-                        "when it lies on the right side of zero and the estimate meets the threshold; INCONCLUSIVE "
-                        "otherwise, with the puppets per group that would decide it.",
+                        "when the whole interval lies on the right side of it (or on it); INCONCLUSIVE otherwise, "
+                        "with the puppets per group that would decide it. C2 is a yes/no seen on every probe: one "
+                        "refusal is a FAIL.",
         "model": "Model", "neighbourhood": "Neighbourhood cosine", "precision": "Calibration precision",
         "item": "item", "env_run": "this run", "env_report": "this report", "version": "algoaudit version",
         "python": "Python", "playwright": "Playwright", "browser": "Browser (user agent shown to the platform)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -44,10 +45,20 @@ class Run:
     def threshold(self, key: str, default: float) -> float:
         return float((self.campaign.get("thresholds") or {}).get(key, default))
 
-    def items(self) -> dict[str, dict[str, Any]]:
-        """Every item seen, by item key: platform id, title, channel as the platform showed it."""
+    @functools.cached_property
+    def _items(self) -> dict[str, dict[str, Any]]:
         return {r["item_key"]: dict(r) for r in self.db.execute("SELECT * FROM items")}
 
+    def items(self) -> dict[str, dict[str, Any]]:
+        """Every item seen, by item key: platform id, title, channel as the platform showed it."""
+        return self._items
+
+    @functools.cached_property
+    def item_key_of(self) -> dict[str, str]:
+        """Platform item id -> item key (actions name items by the platform's id)."""
+        return {v["platform_item_id"]: k for k, v in self._items.items()}
+
+    @functools.cache  # noqa: B019 - one Run per analysis; every feed check reads the same feed
     def feed(self) -> dict[tuple[str, int], list[str]]:
         """(puppet, round) -> the item keys of every feed card shown in complete sessions, duplicates kept."""
         out: dict[tuple[str, int], list[str]] = collections.defaultdict(list)
