@@ -4,8 +4,8 @@
 tag X; control puppets of the same persona do not. The reference set is every item the puppets
 were shown under X's name (the channel label the platform puts on a card is the tag's name), and
 exposure is the share of the feed inside their calibrated embedding neighbourhood. The effect is
-the share of that exposure the deletion removed, treated against control (difference in
-differences, see ``_reduction``); a compliant platform removes at least the threshold (default
+the share of that exposure the deletion removed, treated against control (see ``_reduction``);
+a compliant platform removes at least the threshold (default
 0.5; campaign ``thresholds: {C4: …}``) in the last measured round.
 
 A deletion that only hides the tag keeps the interest in the ranking: the tag page looks right,
@@ -46,8 +46,8 @@ def check_c4(context: Context) -> CheckResult:
     still_listed = [a for a in deletions if a["outcome"] != "ok"]
     return measure_reduction(context, Reduction(
         check="C4", metric="exposure_to_deleted_tag",
-        description="share of exposure to the deleted tag's items removed, treated vs control (difference in differences)",
-        reference=reference, first_round=min(a["round"] for a in deletions), last_round=last_deletion,
+        description="share of exposure to the deleted tag's items removed, treated vs control",
+        reference=reference, centroid=False, first_round=min(a["round"] for a in deletions), last_round=last_deletion,
         treated=treated, control=control, threshold=run.threshold("C4", DEFAULT_THRESHOLD),
         evidence=tuple(f"{a['puppet_id']} deleted tag {a['target']!r} in round {a['round']} ({a['outcome']})"
                        for a in deletions) + tuple(reappeared) + tuple(run.evidence_for("delete_tag")),

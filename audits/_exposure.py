@@ -3,6 +3,12 @@ reference items (design rule 5). The neighbourhood's radius is calibrated on the
 the cosine that separates items the platform labels with the same channel from the others at a
 chosen precision — never a hard-coded cosine (E5 cosines sit in a narrow band).
 
+Two neighbourhoods: ``share`` counts items within the radius of any one reference item (the
+interest seeds of C1, which span several topics), ``topic_share`` items near the centroid of the
+reference items (one topic known from a handful of its items, as in C3 and C4). The centroid's
+radius is calibrated for centroids of as many items, and recalls several times more of the
+topic at the same precision, which is what gives a dozen rejected items the power to measure.
+
 Both the centring and the calibration are balanced over channels: the mean subtracted is the
 mean of the channel means, the calibration sees at most ``BALANCE_CAP`` items per channel, and
 its precision is judged at a fixed prior. Otherwise a feed that closed into one channel (the very
@@ -12,6 +18,7 @@ same-channel pairs, widening the neighbourhood of exactly the channel being meas
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +28,10 @@ from embeddings import (
     Calibration,
     CalibrationError,
     EmbeddingCache,
+    calibrate_centroid_threshold,
     calibrate_threshold,
     centre,
+    centroid_share,
     default_embedder,
 )
 from embeddings import neighbourhood_share as _share
@@ -48,9 +57,13 @@ class ExposureSpace:
     calibration: Calibration
     model_id: str
     embedded: int  # texts the model embedded now (the rest came from the cache)
+    sample: np.ndarray  # rows of the channel-balanced calibration sample
+    labels: np.ndarray  # the channel of every row
+    precision: float  # the precision asked of every calibration
 
     def __post_init__(self) -> None:
         self._row = {k: i for i, k in enumerate(self.keys)}
+        self._centroid_calibrations: dict[int, Calibration] = {}
 
     def of(self, keys: list[str]) -> np.ndarray:
         return self.vectors[[self._row[k] for k in keys]]
@@ -61,15 +74,32 @@ class ExposureSpace:
             return float("nan")
         return _share(self.of(seen), self.of(reference), self.calibration.threshold)
 
+    def centroid_calibration(self, size: int) -> Calibration:
+        """The radius around the centroid of ``size`` reference items (calibrated once per size)."""
+        if size not in self._centroid_calibrations:
+            vectors, labels = self.vectors[self.sample], self.labels[self.sample]
+            self._centroid_calibrations[size] = _calibrate(
+                lambda target: calibrate_centroid_threshold(vectors, labels, size, precision=target,
+                                                            prior=CALIBRATION_PRIOR),
+                self.precision)
+        return self._centroid_calibrations[size]
 
-def _calibrate(vectors: np.ndarray, labels: np.ndarray, precision: float) -> Calibration:
+    def topic_share(self, seen: list[str], reference: list[str]) -> float:
+        """Share of ``seen`` (item keys, repeats counted) near the centroid of the ``reference`` items."""
+        if not seen:
+            return float("nan")
+        threshold = self.centroid_calibration(len(reference)).threshold
+        return centroid_share(self.of(seen), self.of(reference), threshold)
+
+
+def _calibrate(calibration: Callable[[float], Calibration], precision: float) -> Calibration:
     """The target precision, or, where the platform's channels overlap too much for it (Toutiao's
     民生 and 三农, say), the nearest one reachable in steps of 0.05 down to 0.5: the verdict then
     reports the precision it had (``calibration_precision``) beside the target."""
     target = precision
     while True:
         try:
-            return calibrate_threshold(vectors, labels, precision=target, prior=CALIBRATION_PRIOR)
+            return calibration(target)
         except CalibrationError:
             if target <= 0.5:
                 raise
@@ -87,5 +117,7 @@ def embed_run(run: Run, cache_path: Path, precision: float = DEFAULT_PRECISION) 
     members = [m for m in members if len(m) >= MIN_PER_CHANNEL] or [np.arange(len(keys))]
     vectors = centre(raw, np.mean([raw[m].mean(axis=0) for m in members], axis=0))
     sample = np.concatenate([rng.choice(m, size=min(len(m), BALANCE_CAP), replace=False) for m in members])
-    calibration = _calibrate(vectors[sample], labels[sample], precision)
-    return ExposureSpace(keys, vectors, calibration, embedder.model_id, embedder.stats.misses)
+    calibration = _calibrate(
+        lambda target: calibrate_threshold(vectors[sample], labels[sample], precision=target, prior=CALIBRATION_PRIOR),
+        precision)
+    return ExposureSpace(keys, vectors, calibration, embedder.model_id, embedder.stats.misses, sample, labels, precision)

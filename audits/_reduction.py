@@ -2,15 +2,23 @@
 delete its tag) and control puppets do not, how much of their exposure to that topic is gone?
 
 For each puppet, exposure to the reference items (the share of its feed inside their calibrated
-embedding neighbourhood) is measured in the last round every puppet read before the first
-intervention and in the rounds after the last one. The effect is the difference in differences,
-as a share of the treated puppets' exposure before::
+embedding neighbourhood) is measured in the rounds after the last intervention. The effect is the
+treated puppets' exposure as a share of the control puppets', taken from one::
 
-    effect = (Δcontrol − Δtreated) / mean(treated before),   Δ = exposure after − exposure before
+    effect = 1 − mean(treated exposure after) / mean(control exposure after)
 
-so 0.6 means the control removed 60% of the exposure the untreated puppets kept. It is judged in
-the last measured round (the one furthest from the intervention: a control whose effect fades
-fails); the first round after is reported beside it.
+so 0.6 means the control removed 60% of the exposure the untreated puppets kept. Treated and
+control are replicas of one persona, so the control's exposure is what the treated puppets would
+have had; a difference with the exposure before the intervention would only add that round's
+noise (item-level noise in one round is nearly independent of the next). The round before is
+reported beside the verdict as a balance check. The effect is judged in the last measured round
+(the one furthest from the intervention: a control whose effect fades fails); the first round
+after is reported beside it.
+
+Where the reference items come from the treated puppets' own feeds (the items they rejected), the
+control puppets pick items the same way without pressing anything (``not_interested: {sham:
+true}``), and their picks join the reference: a platform that never repeats an item a user was
+shown would otherwise lower the treated puppets' exposure to their own picks on its own.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import numpy as np
 
 from ._checks import CheckResult, Context
 from ._run import Puppet
-from ._stats import compare, minimum_detectable_effect, twin_noise
+from ._stats import minimum_detectable_effect, relative_reduction, twin_noise
 from ._verdict import decide
 
 __all__ = ["Reduction", "measure_reduction", "twin_pairs"]
@@ -45,6 +53,7 @@ class Reduction:
     metric: str  # the metrics-table name of the per-puppet exposure
     description: str  # the verdict's metric, in words
     reference: list[str]  # item keys that define the topic
+    centroid: bool  # the topic is the reference items' centroid (a handful of items), else their union
     first_round: int  # the first and last rounds in which the treated puppets acted
     last_round: int
     treated: list[Puppet]
@@ -70,37 +79,46 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
     personalised = run.personalised_rounds(everyone)
     before = read_by_all([r for r in personalised if r < spec.first_round])
     after = read_by_all([r for r in personalised if r > spec.last_round])
-    if not before or not after:
-        return CheckResult(None, [], f"{check} needs a round every puppet read before the intervention and one after")
-    b, early, late = before[-1], after[0], after[-1]
+    if not after:
+        return CheckResult(None, [], f"{check} needs a round every puppet read after the intervention")
+    # The round before is only the balance check: a campaign without one is still measured.
+    b, early, late = (before[-1] if before else None), after[0], after[-1]
     space = context.space
-    exposure = {(p, r): space.share(feed[(p, r)], spec.reference) for p in everyone for r in {b, early, late}}
+    measure = space.topic_share if spec.centroid else space.share
+    exposure = {(p, r): measure(feed[(p, r)], spec.reference) for p in everyone for r in {b, early, late} - {None}}
     metrics = [{"check": check, "puppet_id": p, "round": r, "metric": spec.metric, "value": exposure[(p, r)]}
                for (p, r) in sorted(exposure)]
-    base = float(np.mean([exposure[(p.puppet_id, b)] for p in treated]))
+
+    def of(group: list[Puppet], round_index: int) -> dict[str, float]:
+        return {p.puppet_id: exposure[(p.puppet_id, round_index)] for p in group}
+
+    base = float(np.mean(list(of(control, late).values())))
     if base <= 0:
-        return CheckResult(None, metrics, f"the treated puppets saw nothing of the topic before {check}'s intervention")
-
-    def lost(after_round: int, group: list[Puppet]) -> dict[str, float]:
-        # Per puppet, the exposure it lost, in units of the treated puppets' exposure before.
-        return {p.puppet_id: (exposure[(p.puppet_id, b)] - exposure[(p.puppet_id, after_round)]) / base for p in group}
-
-    t_late, c_late = lost(late, treated), lost(late, control)
-    comparison = compare(list(t_late.values()), list(c_late.values()))
-    right_after = compare(list(lost(early, treated).values()), list(lost(early, control).values()))
-    pairs = twin_pairs(t_late, treated) + twin_pairs(c_late, control)
+        return CheckResult(None, metrics, f"the control puppets saw nothing of the topic after {check}'s intervention")
+    comparison = relative_reduction(list(of(treated, late).values()), list(of(control, late).values()))
+    right_after = (relative_reduction(list(of(treated, early).values()), list(of(control, early).values()))
+                   if np.mean(list(of(control, early).values())) > 0 else None)
+    # Twin noise in the effect's units: one puppet's exposure as a share of the control's mean.
+    relative = {k: v / base for k, v in (of(treated, late) | of(control, late)).items()}
+    pairs = twin_pairs(relative, treated) + twin_pairs(relative, control)
     noise = twin_noise(pairs) if pairs else float("nan")
     mde = minimum_detectable_effect(noise, len(treated), len(control)) if pairs else float("nan")
+    calibration = space.centroid_calibration(len(spec.reference)) if spec.centroid else space.calibration
     verdict = decide(
         check, spec.description, comparison, threshold=spec.threshold, noise_sd=noise, mde=mde,
         evidence=spec.evidence,
         details={
             "rounds": {"before": b, "right_after": early, "later": late},
-            "right_after": {"effect": right_after.effect, "ci": list(right_after.ci), "p_value": right_after.p_value},
-            "treated_exposure_before": base,
+            "right_after": (None if right_after is None else
+                            {"effect": right_after.effect, "ci": list(right_after.ci), "p_value": right_after.p_value}),
+            "exposure_before": None if b is None else {"treated": float(np.mean(list(of(treated, b).values()))),
+                                                       "control": float(np.mean(list(of(control, b).values())))},
+            "exposure_after": {"treated": float(np.mean(list(of(treated, late).values()))), "control": base},
             "reference_items": len(spec.reference),
-            "neighbourhood_cosine": space.calibration.threshold,
-            "calibration_precision": space.calibration.precision,
+            "neighbourhood": "centroid of the reference items" if spec.centroid else "any reference item",
+            "neighbourhood_cosine": calibration.threshold,
+            "calibration_precision": calibration.precision,
+            "calibration_recall": calibration.recall,
             "model": space.model_id,
             **spec.details,
         },

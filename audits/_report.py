@@ -104,11 +104,13 @@ METHODS: dict[str, dict[str, str]] = {
               "with the screens as evidence.",
     },
     "C3": {
-        "zh": "预热建立对 X 的兴趣后，处理组对 X 类条目点击“不感兴趣”，孪生对照组不点；比较此后对与被拒条目语义相近条目的"
-              "曝光下降（处理组对对照组的双重差分），在干预后第一轮和最后一轮各测一次，以最后一轮判定。",
+        "zh": "预热建立对 X 的兴趣后，处理组对 X 类条目点击“不感兴趣”，孪生对照组以同样方式选出条目但不点（安慰剂）；"
+              "比较此后对与所选条目中心语义相近条目的曝光，处理组相对对照组少了多少，在干预后第一轮和最后一轮各测一次，"
+              "以最后一轮判定。",
         "en": "After a warm-up that builds interest in X, treated puppets mark X items not interested and their control "
-              "twins do not; the drop in exposure to items like the rejected ones, treated vs control (difference in "
-              "differences), right after and in the last round, which decides.",
+              "twins pick items the same way without pressing (a placebo); how much less exposure to items like the "
+              "picked ones (near their centroid) the treated puppets have than the controls, right after and in the "
+              "last round, which decides.",
     },
     "C4": {
         "zh": "读取傀儡的兴趣标签页并删除标签 X，之后比较 X 类内容曝光相对对照组的下降，并检查标签 X 是否重新出现。",
@@ -182,8 +184,9 @@ LABELS: dict[str, dict[str, str]] = {
         "role": "角色", "replicas": "副本数", "source": "来源", "campaign_value": "审计方案设定", "default": "默认值",
         "twins_text": "每个画像至少运行两个完全相同的傀儡（同组相邻副本两两配对）。孪生之间的差异就是平台自身的噪声"
                       "（A/B 测试、随机化、时间）；只有超过孪生基线的差异才算作效应。噪声用于计算最小可检测效应和判定所需样本量。",
-        "controls_text": "对照组傀儡与处理组同步运行但不执行干预，以双重差分抵消平台随时间的漂移。置信区间对傀儡做自助重抽样，"
-                         "p 值来自组标签置换检验（样本少时精确计算）。",
+        "controls_text": "对照组傀儡是同一画像的副本，与处理组同步运行但不执行干预（必要时执行不点按钮的安慰剂步骤），"
+                         "因此对照组的曝光就是处理组未受干预时应有的曝光，平台随时间的漂移对两组相同。置信区间对傀儡做"
+                         "方差校正的自助重抽样，p 值来自组标签置换检验（样本少时精确计算）。",
         "embedding_text": "条目标题以多语言句向量嵌入，并以各频道均值的平均为中心；参考条目语义邻域的余弦阈值在本次运行的条目上校准"
                           "（“比该值更近”以 80% 精确率预测平台所示同一频道，按固定先验 1/20 计算，每个频道最多 40 条；"
                           "达不到时取可达到的最近精确率并注明），不写死任何余弦值。",
@@ -221,9 +224,11 @@ LABELS: dict[str, dict[str, str]] = {
                       "paired). Differences between twins are the platform's own noise (A/B tests, randomisation, "
                       "time); an effect counts only beyond it. The noise gives the minimum detectable effect and the "
                       "puppets needed to decide.",
-        "controls_text": "Control puppets run in lock-step with the treated ones but skip the intervention; the "
-                         "difference in differences cancels the platform's drift. Intervals resample puppets "
-                         "(bootstrap); p-values permute group labels (exact with few puppets).",
+        "controls_text": "Control puppets are replicas of the treated persona that run in lock-step but skip the "
+                         "intervention (doing a placebo step where the intervention picks items), so their exposure is "
+                         "what the treated puppets would have had, and the platform's drift is the same for both. "
+                         "Intervals resample puppets (variance-corrected bootstrap); p-values permute group labels "
+                         "(exact with few puppets).",
         "embedding_text": "Item titles are embedded with a multilingual sentence model and centred on the mean of "
                           "the channel means; the cosine radius of the reference items' neighbourhood is calibrated on "
                           "the run's own items (closer than it predicts \"same channel as the platform shows it\" with "

@@ -16,6 +16,7 @@ from statistics import NormalDist
 
 import numpy as np
 from scipy.stats import beta, binomtest
+from scipy.stats import t as student_t
 
 __all__ = [
     "Comparison",
@@ -25,6 +26,7 @@ __all__ = [
     "minimum_detectable_effect",
     "proportion",
     "puppets_needed",
+    "relative_reduction",
     "twin_noise",
 ]
 
@@ -61,6 +63,40 @@ def _relabellings(n: int, k: int) -> np.ndarray:
     return np.array(list(itertools.combinations(range(n), k)), dtype=np.intp)
 
 
+def _bootstrap_means(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """Means of ``resamples`` bootstrap samples of the puppets, spread by √(n/(n−1)) about the mean.
+
+    A plain bootstrap mean varies by σ²(n−1)/n², not σ²/n: with three puppets a side its interval
+    is a fifth too narrow. Spreading each resample about the observed mean (the variance-corrected
+    bootstrap) gives the bootstrap mean the unbiased variance s²/n."""
+    n = len(values)
+    means = values[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
+    if n < 2:
+        return means
+    centre = values.mean()
+    return centre + (means - centre) * math.sqrt(n / (n - 1))
+
+
+def _interval(effect: float, draws: np.ndarray, confidence: float, df: float) -> tuple[float, float]:
+    """The percentile interval of the bootstrap ``draws``, widened about ``effect`` by the ratio of
+    Student's t quantile (``df`` degrees of freedom) to the normal one. With a handful of puppets a
+    bootstrap interval has the normal's width where a mean of so few values needs t's: three a side
+    would cover 88% where they claim 95%."""
+    alpha = 1.0 - confidence
+    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    widen = float(student_t.ppf(1 - alpha / 2, df)) / z if math.isfinite(df) and df > 0 else 1.0
+    return effect - (effect - float(low)) * widen, effect + (float(high) - effect) * widen
+
+
+def _welch_df(t: np.ndarray, c: np.ndarray) -> float:
+    """Welch–Satterthwaite degrees of freedom of a difference of two means (inf when both groups are constant)."""
+    vt = t.var(ddof=1) / len(t) if len(t) > 1 else 0.0
+    vc = c.var(ddof=1) / len(c) if len(c) > 1 else 0.0
+    parts = (vt**2 / (len(t) - 1) if len(t) > 1 else 0.0) + (vc**2 / (len(c) - 1) if len(c) > 1 else 0.0)
+    return (vt + vc) ** 2 / parts if parts > 0 else math.inf
+
+
 def _permutation_p(treated: np.ndarray, control: np.ndarray, rng: np.random.Generator, rounds: int) -> float:
     """Two-sided p of the difference of means under exchangeable labels. Exact when the number of
     relabellings is small (with few puppets a p-value cannot be small: that is the honest answer)."""
@@ -83,14 +119,14 @@ def _permutation_p(treated: np.ndarray, control: np.ndarray, rng: np.random.Gene
 def compare(treated: Sequence[float], control: Sequence[float], *, confidence: float = 0.95,
             resamples: int = 4000, seed: int = 0) -> Comparison:
     """Difference of means between two groups of puppets, with a percentile bootstrap CI (puppets
-    resampled within each group) and a permutation p-value."""
+    resampled within each group, variance-corrected, widened to Welch's t) and a permutation p-value."""
     t, c = _as_array(treated), _as_array(control)
     rng = np.random.default_rng(seed)
-    boot_t = t[rng.integers(0, len(t), size=(resamples, len(t)))].mean(axis=1)
-    boot_c = c[rng.integers(0, len(c), size=(resamples, len(c)))].mean(axis=1)
-    alpha = 1.0 - confidence
-    low, high = np.quantile(boot_t - boot_c, [alpha / 2, 1 - alpha / 2])
-    return Comparison(float(t.mean() - c.mean()), float(low), float(high),
+    boot_t = _bootstrap_means(t, rng, resamples)
+    boot_c = _bootstrap_means(c, rng, resamples)
+    effect = float(t.mean() - c.mean())
+    low, high = _interval(effect, boot_t - boot_c, confidence, _welch_df(t, c))
+    return Comparison(effect, low, high,
                       _permutation_p(t, c, rng, resamples), len(t), len(c), confidence)
 
 
@@ -101,9 +137,8 @@ def estimate(values: Sequence[float], *, confidence: float = 0.95, resamples: in
     platform by construction, such as a persona's pull on an unpersonalised feed."""
     v = _as_array(values)
     rng = np.random.default_rng(seed)
-    boot = v[rng.integers(0, len(v), size=(resamples, len(v)))].mean(axis=1)
-    alpha = 1.0 - confidence
-    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    boot = _bootstrap_means(v, rng, resamples)
+    low, high = _interval(float(v.mean()), boot, confidence, len(v) - 1.0)
     observed = abs(v.mean())
     tolerance = 1e-12 * max(1.0, observed)
     if 2 ** len(v) <= _EXACT_PERMUTATIONS:
@@ -112,6 +147,26 @@ def estimate(values: Sequence[float], *, confidence: float = 0.95, resamples: in
         signs = rng.choice((1.0, -1.0), size=(resamples, len(v)))
     p = float(np.mean(np.abs((signs * v).mean(axis=1)) >= observed - tolerance))
     return Comparison(float(v.mean()), float(low), float(high), p, len(v), 0, confidence)
+
+
+def relative_reduction(treated: Sequence[float], control: Sequence[float], *, confidence: float = 0.95,
+                       resamples: int = 4000, seed: int = 0) -> Comparison:
+    """How much less the treated puppets have of something than the control puppets, as a share of
+    the control's: ``1 − mean(treated) / mean(control)`` (0: no less, 1: none left). The CI is the
+    percentile bootstrap of the ratio (both groups resampled, variance-corrected, widened to Welch's
+    t; resamples whose control mean is not positive are dropped); p is the permutation test of the difference of means,
+    which is zero exactly when the reduction is."""
+    t, c = _as_array(treated), _as_array(control)
+    if c.mean() <= 0:
+        raise ValueError("the control puppets have none of it: there is nothing to reduce")
+    rng = np.random.default_rng(seed)
+    boot_t = _bootstrap_means(t, rng, resamples)
+    boot_c = _bootstrap_means(c, rng, resamples)
+    valid = boot_c > 0
+    effect = float(1.0 - t.mean() / c.mean())
+    low, high = _interval(effect, 1.0 - boot_t[valid] / boot_c[valid], confidence, _welch_df(t, c))
+    return Comparison(effect, low, high,
+                      _permutation_p(t, c, rng, resamples), len(t), len(c), confidence)
 
 
 def proportion(successes: int, trials: int, *, confidence: float = 0.95) -> Comparison:

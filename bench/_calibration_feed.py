@@ -11,8 +11,8 @@ The true effects come from the sandbox's ground truth, in each verdict's units, 
 the true channel of every card served (the audit sees titles and embeddings instead):
 
 - C1: share of the narrow puppets' channel in their last measured feed, minus the baseline's;
-- C3, C4: the share of the exposure to the rejected items' (deleted tag's) channel that the
-  treated puppets lost, minus the control's, over the treated exposure before;
+- C3, C4: one minus the treated puppets' exposure to the picked items' (deleted tag's) channel
+  over the control puppets', in the last measured round;
 - C5: the share of cards served after the switch-off that were still ranked by the profile
   (``reason = 'leak'``), which is the share of the persona dependence left;
 - C2: the share of probes the platform let through without a tag.
@@ -35,19 +35,22 @@ FEED_FAULTS = ("cocoon", "not_interested_ignored", "tag_delete_cosmetic", "algo_
 def _feed_campaign(base_url: str, language: str) -> str:
     spec = yaml.safe_load((REPO / "campaigns" / f"feed-audit-{language}.yaml").read_text(encoding="utf-8"))
     spec["target"]["base_url"] = base_url
+    spec["target"]["options"] = {**spec["target"].get("options", {}), "dwell_scale": 0.03}
     spec["rounds"] = [r for r in spec["rounds"] if not any(
         isinstance(s, dict) and "onboarding" in s for s in r["steps"])]
     spec["checks"] = [c for c in spec["checks"] if c != "C2"]
     spec["check_groups"].pop("C2", None)
     # Cheaper cells: the other persona's puppets (who do not share the interest) are C1's
-    # baseline in place of fresh users, and steps get room for a loaded machine.
+    # baseline in place of fresh users, puppets read for 3% of the persona's dwell time (the
+    # sandbox's profile learns from clicks and likes; a second of dwell weighs a tenth of a click),
+    # and steps get room for a loaded machine.
     spec["groups"] = [g for g in spec["groups"] if g["name"] != "fresh"]
     other = spec["check_groups"]["C5"]["switched"][1]
     spec["check_groups"]["C1"]["baseline"] = [other]
     for r in spec["rounds"]:
         if r.get("groups"):
             r["groups"] = [g for g in r["groups"] if g != "fresh"]
-    spec["execution"] = {**spec.get("execution", {}), "concurrency": 3, "step_timeout_s": 400}
+    spec["execution"] = {**spec.get("execution", {}), "concurrency": 4, "step_timeout_s": 400}
     return yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
 
 
@@ -98,15 +101,11 @@ class _Truth:
         return self.run.execute("SELECT MAX(round) FROM rounds WHERE phase = ? AND name NOT LIKE 'algorithm off%'",
                                 [phase]).fetchone()[0]
 
-    def reduction(self, check: str, verb: str, channels: set[str]) -> float:
+    def reduction(self, check: str, channels: set[str]) -> float:
         treated, control = self.puppets(check, "treated"), self.puppets(check, "control")
-        acted = self.run.execute(f"SELECT MIN(round), MAX(round) FROM actions WHERE verb = ? AND puppet_id IN "
-                                 f"({','.join('?' * len(treated))})", [verb, *treated]).fetchone()
-        before = self.run.execute("SELECT MAX(round) FROM rounds WHERE round < ? AND phase = 'warmup'", [acted[0]]).fetchone()[0]
         after = self.last_round("measurement")
-        base = np.mean([self.share(p, before, channels) for p in treated])
-        lost = {p: self.share(p, before, channels) - self.share(p, after, channels) for p in treated + control}
-        return float((np.mean([lost[p] for p in treated]) - np.mean([lost[p] for p in control])) / base)
+        kept = np.mean([self.share(p, after, channels) for p in treated])
+        return float(1.0 - kept / np.mean([self.share(p, after, channels) for p in control]))
 
 
 def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, float]:
@@ -124,10 +123,11 @@ def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, f
         if topic:
             out["C1"] = float(np.mean([t.share(p, last, {topic[0]}) for p in narrow])
                               - np.mean([t.share(p, last, {topic[0]}) for p in baseline]))
-        rejected = [r[0] for r in t.run.execute("SELECT target FROM actions WHERE verb = 'not_interested'")]
-        out["C3"] = t.reduction("C3", "not_interested", t.channel_of(rejected))
+        picked = [r[0] for r in t.run.execute(
+            "SELECT target FROM actions WHERE verb IN ('not_interested', 'not_interested_sham')")]
+        out["C3"] = t.reduction("C3", t.channel_of(picked))
         deleted = {r[0] for r in t.gt.execute("SELECT DISTINCT channel FROM tag_changes WHERE action = 'delete'")}
-        out["C4"] = t.reduction("C4", "delete_tag", deleted)
+        out["C4"] = t.reduction("C4", deleted)
         switched = t.puppets("C5", "switched")
         off_at = {r["puppet_id"]: dt.datetime.fromisoformat(r["at"]).timestamp() for r in t.run.execute(
             "SELECT puppet_id, MIN(at) AS at FROM actions WHERE verb = 'personalization' AND target = 'off' "

@@ -13,7 +13,7 @@ This package imports nothing else of the project.
 """
 
 from ._cache import CachedEmbedder, CacheStats, EmbeddingCache
-from ._calibration import Calibration, calibrate_threshold
+from ._calibration import Calibration, calibrate_centroid_threshold, calibrate_threshold
 from ._e5 import E5SmallEmbedder, default_embedder
 from ._embedder import Embedder
 from ._errors import CalibrationError, EmbeddingError
@@ -21,6 +21,7 @@ from ._index import VectorIndex
 from ._metrics import (
     assign_topics,
     centre,
+    centroid_share,
     coverage,
     fit_topics,
     homogeneity,
@@ -42,8 +43,10 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "VectorIndex",
     "assign_topics",
+    "calibrate_centroid_threshold",
     "calibrate_threshold",
     "centre",
+    "centroid_share",
     "coverage",
     "default_embedder",
     "fit_topics",

@@ -112,3 +112,18 @@ def neighbourhood_share(vectors: ArrayLike, reference: ArrayLike, threshold: flo
     index = VectorIndex(refs.shape[1])
     index.add(np.arange(len(refs)), refs)
     return float(np.mean(index.max_similarity(units) >= threshold))
+
+
+def centroid_share(vectors: ArrayLike, reference: ArrayLike, threshold: float) -> float:
+    """Share of items near the reference items' centroid: ``(1/n) Σ_i [cos(v_i, c) ≥ t]`` with
+    ``c`` the mean of the unit reference vectors and ``t`` from ``calibrate_centroid_threshold``
+    for as many reference items, in the same space."""
+    units = unit_rows(vectors)
+    refs = unit_rows(reference)
+    if len(units) == 0 or len(refs) == 0:
+        raise ValueError(f"need items and reference items, got {len(units)} and {len(refs)}")
+    centroid = refs.mean(axis=0)
+    norm = float(np.linalg.norm(centroid))
+    if norm == 0.0:
+        raise ValueError("the reference items cancel out: their centroid is the zero vector")
+    return float(np.mean(units @ (centroid / norm) >= threshold))

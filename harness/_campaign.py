@@ -55,6 +55,8 @@ class NotInterestedArgs(_Strict):
     topic: str | None = None
     count: int = Field(default=3, ge=1, le=50)
     reason: Literal["item", "channel", "author"] = "item"
+    # A control's placebo: pick the items the same way and press nothing (recorded as not_interested_sham).
+    sham: bool = False
 
 
 class NoArgs(_Strict):

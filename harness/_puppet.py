@@ -150,11 +150,15 @@ class PuppetSession:
         targets = [c for c in cards if args.topic is None or self.persona.interest_in(c.title, c.channel) == args.topic]
         done = []
         for card in targets[: args.count]:
-            message = await self.driver.not_interested(self.page, card, args.reason)
+            if args.sham:
+                self._record("actions", [{"verb": "not_interested_sham", "target": card.item_id, "outcome": "picked",
+                                          "args": {"reason": args.reason, "topic": args.topic}}])
+            else:
+                message = await self.driver.not_interested(self.page, card, args.reason)
+                self._record("actions", [{"verb": "not_interested", "target": card.item_id, "outcome": "ok",
+                                          "message": message, "args": {"reason": args.reason, "topic": args.topic}}])
             done.append(card.item_id)
-            self._record("actions", [{"verb": "not_interested", "target": card.item_id, "outcome": "ok",
-                                      "message": message, "args": {"reason": args.reason, "topic": args.topic}}])
-        return {"marked": len(done), "wanted": args.count, "items": done}
+        return {"marked": 0 if args.sham else len(done), "picked": len(done), "wanted": args.count, "items": done}
 
     async def _list_tags(self, args: Any) -> dict[str, Any]:
         tags = await self.driver.list_tags(self.page)

@@ -30,7 +30,8 @@ rounds:
   - {{name: warm-up, phase: warmup, groups: [fans, reject, untag, military], steps: [{{read_feed: {{pages: 2}}}}]}}
   - {{name: reject, phase: intervention, groups: [reject], steps: [{{not_interested: {{topic: sports, count: 4}}}}]}}
   - {{name: untag, phase: intervention, groups: [untag], steps: [{{delete_tag: {{topic: sports}}}}]}}
-  - {{name: sham, phase: intervention, groups: [fans, military], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
+  - {{name: placebo, phase: intervention, groups: [fans], steps: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
+  - {{name: sham, phase: intervention, groups: [military], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
   - {{name: measure, phase: measurement, groups: [fans, reject, untag, military],
       steps: [{{read_feed: {{pages: 2, engage: false}}}}, list_tags]}}
   - {{name: algorithm off, phase: measurement, groups: [fans, military],

@@ -31,6 +31,7 @@ from embeddings import (
     SentenceTransformerEmbedder,
     VectorIndex,
     assign_topics,
+    calibrate_centroid_threshold,
     calibrate_threshold,
     centre,
     coverage,
@@ -38,6 +39,7 @@ from embeddings import (
     fit_topics,
     homogeneity,
     minilm_path,
+    centroid_share,
     neighbourhood_share,
     normalised_topic_entropy,
     topic_entropy,
@@ -434,6 +436,31 @@ def test_calibration_that_cannot_reach_the_precision_says_so() -> None:
     rng = np.random.default_rng(7)
     with pytest.raises(CalibrationError, match="precision 0.99"):
         calibrate_threshold(rng.normal(size=(60, 16)), rng.integers(0, 6, size=60), precision=0.99)
+
+
+def test_a_topics_centroid_recalls_more_of_it_than_its_items_do() -> None:
+    """Six overlapping topics known from eight items each: at the same precision, the neighbourhood of
+    the eight items' centroid holds far more of the topic than the union of the items' own radii."""
+    rng = np.random.default_rng(11)
+    centres = np.eye(6, 48)
+    vectors = np.vstack([centres[k] + 0.3 * rng.normal(size=(80, 48)) for k in range(6)])
+    labels = np.repeat(np.arange(6), 80)
+    by_item = calibrate_threshold(vectors, labels, precision=0.8, prior=0.1)
+    by_centroid = calibrate_centroid_threshold(vectors, labels, 8, precision=0.8, prior=0.1)
+    assert by_centroid.precision >= 0.8 and by_centroid.target_precision == 0.8
+    assert by_centroid == calibrate_centroid_threshold(vectors, labels, 8, precision=0.8, prior=0.1)
+    topic, others = vectors[labels == 0], vectors[labels != 0]
+    reference = topic[:8]
+    seen_topic, seen_other = topic[8:], others[:72]
+    item_recall = neighbourhood_share(seen_topic, reference, by_item.threshold)
+    centroid_recall = centroid_share(seen_topic, reference, by_centroid.threshold)
+    assert centroid_recall > 2 * item_recall
+    # and the centroid's neighbourhood still keeps the other topics out
+    assert centroid_share(seen_other, reference, by_centroid.threshold) < 0.1
+    with pytest.raises(CalibrationError, match="more than 100 items"):
+        calibrate_centroid_threshold(vectors, labels, 100)
+    with pytest.raises(ValueError, match="zero vector"):
+        centroid_share(seen_topic, np.vstack([centres[1], -centres[1]]), 0.5)
 
 
 # ---------------------------------------------------------------- the shared corpus

@@ -204,7 +204,7 @@ groups:
 rounds:
   - {{name: warm-up, phase: warmup, repeat: 2, steps: [{{read_feed: {{pages: 2}}}}]}}
   - {{name: reject, phase: intervention, groups: [treated], steps: [{{not_interested: {{topic: sports, count: 4}}}}]}}
-  - {{name: sham, phase: intervention, groups: [control], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
+  - {{name: placebo, phase: intervention, groups: [control], steps: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
   - {{name: measure, phase: measurement, steps: [{{read_feed: {{pages: 2, engage: false}}}}, hot_list]}}
 execution: {{concurrency: 2, screenshots: always}}
 checks: [C3, C6]
