@@ -12,9 +12,21 @@ trajectories over rounds are in the verdict's details.
 
 The verdict rests on the cocoon index in the last round every compared puppet read::
 
-    cocoon index = mean interest_share(narrow) − mean interest_share(baseline)
+    cocoon index = mean share of T(narrow) − mean share of T(baseline)
 
-how many more percentage points of T a narrow user is shown than a user without the interest. A
+how many more percentage points of T a narrow user is shown than a user without the interest.
+A neighbourhood calibrated for precision misses part of its topic and admits a little of the
+rest, so the raw share in it understates a cocoon (by about a third on Toutiao). Each puppet's
+share is therefore corrected for the neighbourhood's measured errors (Rogan–Gladen)::
+
+    share of T = (interest_share − fpr) / (sensitivity − fpr)
+
+with the topic T the channel most of the reference items carry, and sensitivity and fpr measured
+on the cards of the round the index is taken in, by the channel the platform shows on each: the
+share of T's cards inside the neighbourhood and the share of the others. The raw shares,
+sensitivity and fpr are in the details; where the cards show no channel, or the neighbourhood
+separates too little (sensitivity − fpr below ``MIN_SEPARATION``), the raw shares are used and
+the details say so. A
 violation, so lower is better: FAIL when the whole interval lies above the tolerated index
 (default 0.6, e.g. 70% of the feed against 10% for a user without the interest; campaign ``thresholds: {C1: …}``), PASS when it lies at or below it.
 
@@ -41,6 +53,8 @@ from ._verdict import decide
 __all__ = ["DEFAULT_THRESHOLD", "check_c1", "engaged_items"]
 
 DEFAULT_THRESHOLD = 0.6
+# Below this, dividing by sensitivity − fpr would blow the noise up more than it removes bias.
+MIN_SEPARATION = 0.2
 # Topics for the entropy measure: one per 40 distinct items seen (FAISS k-means wants 39 points
 # per centroid), between 4 and 16.
 ITEMS_PER_TOPIC = 40
@@ -61,6 +75,25 @@ def engaged_items(run: Run, puppets: list[Puppet]) -> list[str]:
         typical = float(np.median([d for _, d in rows]))
         out |= {k for k, d in rows if d >= 0.5 * typical}
     return sorted(out)
+
+
+def _neighbourhood_errors(run: Run, space: Any, measured: list[str], reference: list[str]) -> dict[str, Any]:
+    """Sensitivity and false-positive rate of "inside the reference neighbourhood" as a test for "of
+    the reference items' main channel", on the very cards the index is measured on (the items a
+    narrow puppet is shown are closer to what it read than the channel's average item, so errors
+    measured on other items would not apply to them). Cards the platform shows without a channel
+    leave nothing to measure on; the raw shares are used then."""
+    items = run.items()
+    labelled = [k for k in measured if items[k]["channel"]]
+    if not labelled:
+        return {"topic_channel": None, "sensitivity": None, "false_positive_rate": None, "cards": 0, "corrected": False}
+    topic = collections.Counter(items[k]["channel"] for k in reference).most_common(1)[0][0]
+    inside = space.inside(labelled, reference)
+    of_topic = np.array([items[k]["channel"] == topic for k in labelled], dtype=bool)
+    sensitivity = float(inside[of_topic].mean()) if of_topic.any() else float("nan")
+    fpr = float(inside[~of_topic].mean()) if (~of_topic).any() else float("nan")
+    return {"topic_channel": topic, "sensitivity": sensitivity, "false_positive_rate": fpr, "cards": len(labelled),
+            "corrected": bool(sensitivity - fpr >= MIN_SEPARATION)}
 
 
 def check_c1(context: Context) -> CheckResult:
@@ -97,9 +130,16 @@ def check_c1(context: Context) -> CheckResult:
                 metrics.append({"check": "C1", "puppet_id": p, "round": r, "metric": name, "value": value})
 
     last = rounds[-1]
-    share = values["interest_share"]
-    n_last = {p.puppet_id: share[(p.puppet_id, last)] for p in narrow}
-    b_last = {p.puppet_id: share[(p.puppet_id, last)] for p in baseline}
+    errors = _neighbourhood_errors(run, space, [k for p in everyone for k in feed[(p, last)]], reference)
+
+    def share_of_topic(raw: float) -> float:
+        if not errors["corrected"]:
+            return raw
+        return (raw - errors["false_positive_rate"]) / (errors["sensitivity"] - errors["false_positive_rate"])
+
+    raw = values["interest_share"]
+    n_last = {p.puppet_id: share_of_topic(raw[(p.puppet_id, last)]) for p in narrow}
+    b_last = {p.puppet_id: share_of_topic(raw[(p.puppet_id, last)]) for p in baseline}
     comparison = compare(list(n_last.values()), list(b_last.values()))
     pairs = twin_pairs(n_last, narrow) + twin_pairs(b_last, baseline)
     noise = twin_noise(pairs) if pairs else float("nan")
@@ -111,7 +151,8 @@ def check_c1(context: Context) -> CheckResult:
                 for r in rounds}
 
     verdict = decide(
-        "C1", "cocoon index: share of the feed in the interest's neighbourhood, narrow-interest minus baseline puppets",
+        "C1", "cocoon index: share of the feed on the interest's topic (neighbourhood share corrected for its "
+        "errors), narrow-interest minus baseline puppets",
         comparison, threshold=run.threshold("C1", DEFAULT_THRESHOLD), noise_sd=noise, mde=mde,
         direction="lower_is_better",
         evidence=tuple(f"round {last}: {p} saw {len(feed[(p, last)])} feed cards" for p in everyone)
@@ -120,6 +161,9 @@ def check_c1(context: Context) -> CheckResult:
             "round": last,
             "narrow_interest_share": float(np.mean(list(n_last.values()))),
             "baseline_interest_share": float(np.mean(list(b_last.values()))),
+            "raw_interest_share": {"narrow": float(np.mean([raw[(p.puppet_id, last)] for p in narrow])),
+                                   "baseline": float(np.mean([raw[(p.puppet_id, last)] for p in baseline]))},
+            "neighbourhood_errors": errors,
             "trajectory": {name: trajectory(name) for name in ("interest_share", "homogeneity", "topic_entropy")},
             "reference_items": len(reference),
             "topics": n_topics,

@@ -1,6 +1,7 @@
-"""C9, minors' mode: is it there, can a user reach it, and does it keep unsuitable content out?
+"""C9, minors' and elderly modes: are they there, can a user reach them, and does minors' mode keep
+unsuitable content out?
 
-持续优化完善面向未成年人…的算法推荐服务 (2024 notice). Puppets turn minors' mode on (step
+持续优化完善面向未成年人、老年人的算法推荐服务 (2024 notice). Puppets turn minors' mode on (step
 ``minors_mode: {enabled: true}``) and then read the feed and the hot list; puppets of the same
 persona without the mode read alongside them. An item is unsuitable when the channel the platform
 shows for it contains one of the labels in ``target.options.minors_unsuitable_channels`` (default
@@ -14,21 +15,30 @@ could turn the mode on the check fails on that: the effect is then the share of 
 could not reach it (Clopper–Pearson). The normal puppets' share, the mode's clicks from the home
 page and how much of the normal exposure the mode filtered out are in the details.
 
+The elderly (senior, 长辈) mode: puppets with the step ``elderly_mode`` look for its switch from the
+home page (and turn it on with ``enabled: true``). ``details["elderly_mode"]`` counts the puppets
+that ``sought`` it, ``found`` it, had it ``turned_on``, and their median ``clicks`` from the home
+page. When none of them found it, C9 rests on that too: the share of the seeking puppets that
+could not reach it (the page was there, the switch was not: ``missing_control``), Clopper–Pearson,
+against the same threshold. C9's verdict is the worse of the two (minors' mode first on a tie), the
+other summarised in the details. A campaign without the step is judged on minors' mode alone.
+
 Parts (``check_groups: {C9: {...}}``): ``minors`` (default: role treatment), ``normal``
 (default: role control).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections import defaultdict
 from typing import Any
 
 from ._checks import CheckResult, Context
 from ._market import epoch, loads, rows, target_option, twin_spread
-from ._run import Puppet
+from ._run import Puppet, Run
 from ._stats import estimate, proportion
-from ._verdict import decide
+from ._verdict import Verdict, decide
 
 __all__ = ["DEFAULT_THRESHOLD", "UNSUITABLE_CHANNELS", "check_c9", "is_unsuitable"]
 
@@ -55,6 +65,11 @@ def _shown(context: Context, puppets: list[Puppet], since: dict[str, float]) -> 
 
 
 def check_c9(context: Context) -> CheckResult:
+    return _with_elderly(context.run, _minors(context), _elderly(context.run))
+
+
+def _minors(context: Context) -> CheckResult:
+    """Minors' mode: can the minors' puppets turn it on, and what does it still show them?"""
     run = context.run
     minors = context.puppets("C9", "minors", "treatment")
     normal = context.puppets("C9", "normal", "control")
@@ -112,3 +127,71 @@ def check_c9(context: Context) -> CheckResult:
     metrics = [{"check": "C9", "puppet_id": pid, "round": None, "metric": "unsuitable_share_minors", "value": v} for pid, v in value.items()]
     metrics += [{"check": "C9", "puppet_id": pid, "round": None, "metric": "unsuitable_share_normal", "value": v} for pid, v in baseline.items()]
     return CheckResult(verdict, metrics)
+
+
+# Which of two verdicts C9 reports: the worse one.
+_SEVERITY = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
+
+
+def _elderly(run: Run) -> dict[str, Any] | None:
+    """What the puppets that looked for the elderly mode met; None when none looked."""
+    commands = rows(run, "SELECT puppet_id, status, error FROM commands WHERE verb = 'elderly_mode' ORDER BY id")
+    if not commands:
+        return None
+    states = [(r["puppet_id"], state) for r in rows(run, "SELECT puppet_id, value FROM observations "
+                                                        "WHERE kind = 'elderly_mode' ORDER BY id")
+              if isinstance(state := loads(r["value"]), dict)]
+    found = {pid for pid, _ in states}
+    clicks = [int(state.get("clicks", 0)) for _, state in states]
+    return {
+        "sought": len({c["puppet_id"] for c in commands}),
+        "found": len(found),
+        "turned_on": len({pid for pid, state in states if state.get("on")}),
+        "clicks": statistics.median(clicks) if clicks else None,
+        # A puppet that met the page without the switch, and never reached it in another attempt.
+        "missing_control": len({c["puppet_id"] for c in commands if c["status"] == "missing_control"} - found),
+        "failures": [f"{c['puppet_id']}: {c['status']}: {c['error']}" for c in commands if c["status"] != "ok"],
+    }
+
+
+def _elderly_evidence(run: Run, elderly: dict[str, Any]) -> tuple[str, ...]:
+    if elderly["found"]:
+        headline = (f"elderly mode: found by {elderly['found']} of the {elderly['sought']} puppets that looked for "
+                    f"it (median {elderly['clicks']} clicks from the home page), on for {elderly['turned_on']}")
+    else:
+        headline = f"elderly mode: none of the {elderly['sought']} puppets that looked for it found it"
+    return (headline, *elderly["failures"][:10], *run.evidence_for("elderly_mode")[:10])
+
+
+def _with_elderly(run: Run, minors: CheckResult, elderly: dict[str, Any] | None) -> CheckResult:
+    """The minors' mode result with the elderly mode beside it, or instead of it when the elderly
+    mode's absence is the worse finding."""
+    if elderly is None:
+        return minors
+    summary = {k: v for k, v in elderly.items() if k != "failures"}
+    evidence = _elderly_evidence(run, elderly)
+    if not elderly["found"]:
+        absent = _elderly_absent(run, summary, evidence, minors)
+        if minors.verdict is None or _SEVERITY[absent.outcome] > _SEVERITY[minors.verdict.outcome]:
+            return CheckResult(absent, minors.metrics)
+    if minors.verdict is None:
+        return CheckResult(None, minors.metrics, f"{minors.why}; {evidence[0]}")
+    return CheckResult(dataclasses.replace(minors.verdict, evidence=minors.verdict.evidence + evidence,
+                                           details={**minors.verdict.details, "elderly_mode": summary}),
+                       minors.metrics)
+
+
+def _elderly_absent(run: Run, summary: dict[str, Any], evidence: tuple[str, ...], minors: CheckResult) -> Verdict:
+    """The verdict on an elderly mode no puppet found, with what minors' mode showed in its details."""
+    comparison = proportion(summary["missing_control"], summary["sought"])
+    if minors.verdict is None:
+        details: dict[str, Any] = {"minors_mode": minors.why}
+    else:
+        v = minors.verdict
+        details = {**v.details, "minors_mode": {"outcome": v.outcome, "metric": v.metric, "effect": v.effect,
+                                                "ci_low": v.ci_low, "ci_high": v.ci_high}}
+    return decide("C9", "share of puppets seeking the elderly mode that could not reach it", comparison,
+                  threshold=run.threshold("C9", DEFAULT_THRESHOLD), noise_sd=0.0, mde=0.0,
+                  direction="lower_is_better",
+                  evidence=evidence + (minors.verdict.evidence if minors.verdict else ()),
+                  details={**details, "elderly_mode": summary})

@@ -28,6 +28,7 @@ from embeddings import (
     Calibration,
     CalibrationError,
     EmbeddingCache,
+    VectorIndex,
     calibrate_centroid_threshold,
     calibrate_threshold,
     centre,
@@ -73,6 +74,13 @@ class ExposureSpace:
         if not seen:
             return float("nan")
         return _share(self.of(seen), self.of(reference), self.calibration.threshold)
+
+    def inside(self, keys: list[str], reference: list[str]) -> np.ndarray:
+        """For each of ``keys``, whether it lies within the radius of any ``reference`` item (the
+        vectors are unit rows already: ``centre`` normalises them)."""
+        index = VectorIndex(self.vectors.shape[1])
+        index.add(np.arange(len(reference)), self.of(reference))
+        return index.max_similarity(self.of(keys)) >= self.calibration.threshold
 
     def centroid_calibration(self, size: int) -> Calibration:
         """The radius around the centroid of ``size`` reference items (calibrated once per size)."""

@@ -57,7 +57,7 @@ _ARTIFACT_COLUMNS = ("path", "kind", "verb", "step_status", "round", "sha256", "
 CHECK_VERBS: dict[str, tuple[str, ...]] = {
     "C1": ("read_feed",), "C2": ("onboarding",), "C3": ("not_interested",), "C4": ("list_tags", "delete_tag"),
     "C5": ("personalization",), "C6": ("hot_list",), "C7": ("view_products", "product_price", "buy"),
-    "C8": ("claim_coupon",), "C9": ("minors_mode",), "C10": ("disclosures",), "C11": ("read_feed", "onboarding"),
+    "C8": ("claim_coupon",), "C9": ("minors_mode", "elderly_mode"), "C10": ("disclosures",), "C11": ("read_feed", "onboarding"),
 }
 
 # The words of the report. Names, rules and methods per check come from the product's checklist
@@ -144,9 +144,12 @@ METHODS: dict[str, dict[str, str]] = {
               "that coincide with others' success and carry a vague reason (\"来晚了\"), and whether the rules are shown.",
     },
     "C9": {
-        "zh": "未成年人画像开启未成年人模式后，统计不适宜未成年人类别内容所占比例；检查老年模式是否存在。",
+        "zh": "未成年人画像开启未成年人模式后，统计不适宜未成年人类别内容所占比例；傀儡从首页寻找并开启长辈模式（老年模式），"
+              "记录找到的傀儡数与所需点击数，无一找到即不通过（效应为找不到开关的傀儡比例）。",
         "en": "A minor persona with minors' mode on: the share of items from categories unsuitable for minors; "
-              "whether a senior mode exists.",
+              "puppets look for the senior (elderly) mode from the home page and turn it on, with how many found it "
+              "and the clicks it took; none finding it fails (the effect is then the share that could not reach "
+              "the switch).",
     },
     "C10": {
         "zh": "查找并存档算法原理公示页和备案信息：是否存在、几次点击可达，存档并记录哈希。",

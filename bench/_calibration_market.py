@@ -14,6 +14,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+import yaml
 from _scenario import Scenario  # bench/ is on sys.path
 
 __all__ = ["SCENARIOS"]
@@ -67,36 +68,41 @@ def _c6_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
 
 # C7 prices ---------------------------------------------------------------------------------------
 
+# Attributes the "price" scenario surcharges at once, each by the cell's multiplier: one cell
+# calibrates age, occupation, device and spending level together. Android buyers (not surcharged)
+# and returning customers (compared with the reference) are the cell's negative controls.
+PRICE_ATTRIBUTES = ("age_band.45-54", "occupation.finance", "device.ios", "spending.high")
+
+
+def _price_flags(multiplier: float) -> list[str]:
+    planted = [f for a in PRICE_ATTRIBUTES for f in ("--fault", f"price_discrimination.{a}={multiplier}")]
+    return ["--corpus", str(PRODUCTS_ZH)] + (planted if multiplier != 1.0 else [])
+
+
 def _c7_campaign(base_url: str, language: str) -> str:
-    return _target(f"cal-c7-{language}", base_url) + f"""personas_dir: {C7_PERSONAS}
-groups:
-  - {{name: reference, persona: zh-shopper, replicas: 2, role: control}}
-  - {{name: iphone, persona: zh-shopper-iphone, replicas: 2, role: treatment}}
-  - {{name: returning, persona: zh-shopper-returning, replicas: 2, role: treatment}}
-  - {{name: big, persona: zh-shopper-big, replicas: 2, role: treatment}}
-rounds:
-  - {{name: sign up, phase: warmup, steps: [list_tags]}}
-  - {{name: first order, phase: warmup, groups: [returning], steps: [{{buy: {{strategy: cheapest, count: 1}}}}]}}
-  - {{name: big spending, phase: warmup, groups: [big], steps: [{{buy: {{strategy: priciest, until_spent: 3000}}}}]}}
-  - {{name: look, phase: measurement, repeat: 2, steps: [{{view_products: {{limit: 30}}}}]}}
-execution: {{concurrency: 8}}
-checks: [C7]
-check_groups:
-  C7:
-    reference: [reference]
-    device=ios: [iphone]
-    returning=yes: [returning]
-    spending=high: [big]
-    reference:spending: [returning]
-"""
+    # The ready-made campaign itself: 14 shoppers, each group one attribute away from the reference.
+    spec = yaml.safe_load((_REPO / "campaigns" / "c7-price-zh.yaml").read_text(encoding="utf-8"))
+    spec["target"]["base_url"] = base_url
+    spec["personas_dir"] = str(C7_PERSONAS)
+    return yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
 
 
 def _c7_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
-    """The largest surcharge any attribute put on a product-list price, in % (the multiplier of
-    the most discriminated puppet; the fault varies one attribute)."""
+    """Per attribute part of the campaign (``C7:age_band=45-54``…), the planted surcharge in % of
+    the price its puppets are compared with; ``C7``: the largest of them (what the verdict is on)."""
     with _truth_db(path) as db:
-        multipliers = [m for (m,) in db.execute("SELECT multiplier FROM prices WHERE surface = 'list'")]
-    return {"C7": 100.0 * max(abs(m - 1.0) for m in multipliers) if multipliers else math.nan}
+        table = _faults(db).get("price_discrimination", {})
+    def planted(attribute: str, value: str) -> float:
+        return 100.0 * (float(table.get(attribute, {}).get(value, 1.0)) - 1.0)
+    out = {
+        "C7:age_band=45-54": planted("age_band", "45-54"), "C7:occupation=finance": planted("occupation", "finance"),
+        "C7:device=ios": planted("device", "ios"), "C7:device=android": planted("device", "android"),
+        "C7:returning=yes": 100.0 * (float(table.get("returning", 1.0)) - 1.0),
+        # high spenders are compared with returning customers: both have bought, only spending differs
+        "C7:spending=high": planted("spending", "high"),
+    }
+    out["C7"] = max(out.values())
+    return out
 
 
 # C8 coupons --------------------------------------------------------------------------------------
@@ -205,10 +211,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("hotlist-injection", ("C6",), "hotlist_injection (items placed at ranks their heat does not earn)",
              (0, 2, 5, 10), lambda s: ["--fault", f"hotlist_injection={int(s)}"] if s else [],
              _c6_campaign, _c6_truth),
-    Scenario("price-spending", ("C7",), "price_discrimination.spending.high (multiplier for high spenders)",
-             (1.0, 1.03, 1.08, 1.15),
-             lambda s: ["--corpus", str(PRODUCTS_ZH)] + (["--fault", f"price_discrimination.spending.high={s}"]
-                                                         if s != 1.0 else []),
+    Scenario("price", ("C7",), "price_discrimination (one multiplier for age 45-54, finance, iOS and high "
+             "spenders at once)", (1.0, 1.03, 1.08, 1.15), _price_flags,
              _c7_campaign, _c7_truth, languages=("zh",)),
     Scenario("coupon-masking", ("C8",), "coupon_masking (share of eligible claims refused with 来晚了)",
              (0, 0.3, 0.6, 1.0), lambda s: ["--fault", f"coupon_masking={s}"] if s else [],

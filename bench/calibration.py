@@ -109,20 +109,44 @@ def run_cell(db: sqlite3.Connection, out: Path, scenario: Scenario, language: st
                    [scenario.name, language, strength, seed, state, seconds, "run did not complete"])
         db.commit()
         return
+    record(db, out, scenario, language, strength, seed, run_dir, seconds)
+    shutil.rmtree(run_dir / "profiles", ignore_errors=True)
+
+
+def record(db: sqlite3.Connection, out: Path, scenario: Scenario, language: str, strength: float, seed: int,
+           run_dir: Path, seconds: float, cache: str | None = None) -> None:
+    """Analyse a finished cell's run and store its verdicts beside the ground truth."""
     # One embedding cache per worker process: the cells in parallel do not contend for one file.
-    analysis = analyze(run_dir, out / f"embedding-cache-{os.getpid()}.sqlite", checks=list(scenario.checks))
-    truth = scenario.truth(data_dir / "ground_truth.sqlite", run_dir, strength)
+    cache_path = out / f"embedding-cache-{cache or os.getpid()}.sqlite"
+    analysis = analyze(run_dir, cache_path, checks=list(scenario.checks))
+    truth = scenario.truth(run_dir.parent.parent / "sandbox" / "ground_truth.sqlite", run_dir, strength)
     with db:
         for v in analysis.verdicts:
             db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [scenario.name, language, strength, seed, v.check, v.outcome, v.effect, v.ci_low, v.ci_high,
                         v.threshold, truth.get(v.check, math.nan), str(run_dir), seconds])
+            for part in _parts(v):
+                db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [scenario.name, language, strength, seed, part["check"], part["outcome"], part["effect"],
+                            part["ci_low"], part["ci_high"], v.threshold, truth.get(part["check"], math.nan),
+                            str(run_dir), seconds])
         for check, why in analysis.notes.items():
             db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, 'NONE', NULL, NULL, NULL, NULL, ?, ?, ?)",
                        [scenario.name, language, strength, seed, check, truth.get(check, math.nan), str(run_dir), seconds])
         db.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, 'done', ?, ?)",
                    [scenario.name, language, strength, seed, seconds, json.dumps(analysis.notes, ensure_ascii=False)])
-    shutil.rmtree(run_dir / "profiles", ignore_errors=True)
+
+
+def _parts(verdict) -> list[dict]:
+    """A verdict on the largest of several parts (C7's attributes) as one row per part
+    (``C7:age_band=45-54``), each judged by the verdict's own rule."""
+    out = []
+    for part in (verdict.details or {}).get("by_attribute", []) if verdict.direction == "lower_is_better" else []:
+        lo, hi = part["ci_low"], part["ci_high"]
+        outcome = ("FAIL" if lo > verdict.threshold else "PASS" if hi <= verdict.threshold else "INCONCLUSIVE")
+        out.append({"check": f"{verdict.check}:{part['attribute']}={part['value']}", "outcome": outcome,
+                    "effect": part["gap_pct"], "ci_low": lo, "ci_high": hi})
+    return out
 
 
 def _retarget(run_dir: Path, url: str) -> None:
@@ -165,10 +189,21 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=1, help="cells at once, each in its own process")
     parser.add_argument("--out", type=Path, default=REPO / ".algoaudit" / "calibration")
     parser.add_argument("--table-only", action="store_true", help="print the table of the cells done so far")
+    parser.add_argument("--reanalyse", action="store_true",
+                        help="analyse the finished cells' runs again (after a change to a check), without running them")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     db = _connect(args.out)
-    if not args.table_only:
+    if args.reanalyse:
+        scenarios = {s.name: s for s in FEED + MARKET}
+        done = db.execute("SELECT scenario, language, strength, seed, seconds FROM cells WHERE status = 'done'").fetchall()
+        for name, language, strength, seed, seconds in done:
+            if name not in scenarios or (args.scenario and name not in args.scenario):
+                continue
+            runs = sorted((args.out / name / language / f"s{strength:g}-seed{seed}" / "runs").glob("*/run.sqlite"))
+            record(db, args.out, scenarios[name], language, strength, seed, runs[-1].parent, seconds, "reanalyse")
+            print(f"re-analysed {name} {language} strength {strength:g} seed {seed}", flush=True)
+    elif not args.table_only:
         scenarios = [s for s in FEED + MARKET if not args.scenario or s.name in args.scenario]
         # Seed-major order: whenever the bench stops, every strength has about as many seeds.
         cells = [(s, lang, level, seed) for seed in range(args.seeds) for s in scenarios

@@ -84,6 +84,10 @@ class MinorsModeArgs(_Strict):
     pin: str = Field(default="1234", pattern=r"^\d{4}$")
 
 
+class ElderlyModeArgs(_Strict):
+    enabled: bool | None = None  # None: only look for the switch and read it
+
+
 class ViewProductsArgs(_Strict):
     limit: int = Field(default=20, ge=1, le=200)
 
@@ -111,6 +115,7 @@ STEP_ARGS: dict[str, type[BaseModel]] = {
     "delete_tag": DeleteTagArgs,
     "personalization": PersonalizationArgs,
     "minors_mode": MinorsModeArgs,
+    "elderly_mode": ElderlyModeArgs,
     "hot_list": NoArgs,
     "view_products": ViewProductsArgs,
     "product_price": ProductPriceArgs,

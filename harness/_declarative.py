@@ -78,6 +78,7 @@ VERBS: dict[str, _Verb] = {
     "delete_tag": _Verb(("tag",), list[str]),
     "personalization": _Verb(("on",), SwitchState),
     "minors_mode": _Verb(("on", "pin"), SwitchState),
+    "elderly_mode": _Verb(("on",), SwitchState),
     "hot_list": _Verb((), list[HotEntry]),
     "product_prices": _Verb(("limit",), list[PriceSeen]),
     "product_price": _Verb(("product_id",), PriceSeen),
@@ -798,6 +799,9 @@ class DeclarativeDriver:
 
     async def minors_mode(self, page: Page, on: bool, pin: str) -> SwitchState:
         return await self._perform("minors_mode", page, {"on": _text(on), "pin": pin})
+
+    async def elderly_mode(self, page: Page, on: bool | None) -> SwitchState:
+        return await self._perform("elderly_mode", page, {"on": "" if on is None else _text(on)})
 
     async def hot_list(self, page: Page) -> list[HotEntry]:
         return await self._perform("hot_list", page, {})

@@ -155,6 +155,10 @@ class Driver(Protocol):
 
     async def minors_mode(self, page: Page, on: bool, pin: str) -> SwitchState: ...
 
+    async def elderly_mode(self, page: Page, on: bool | None) -> SwitchState:
+        """Set the elderly (senior) mode (None: only read it)."""
+        ...
+
     async def hot_list(self, page: Page) -> list[HotEntry]: ...
 
     async def product_prices(self, page: Page, limit: int) -> list[PriceSeen]:

@@ -193,6 +193,14 @@ class PuppetSession:
         self._record("observations", [{"kind": "minors_mode", "value": dataclasses.asdict(state)}])
         return dataclasses.asdict(state)
 
+    async def _elderly_mode(self, args: Any) -> dict[str, Any]:
+        state = await self.driver.elderly_mode(self.page, args.enabled)
+        if args.enabled is not None:
+            self._record("actions", [{"verb": "elderly_mode", "target": "on" if args.enabled else "off",
+                                      "outcome": "on" if state.on else "off"}])
+        self._record("observations", [{"kind": "elderly_mode", "value": dataclasses.asdict(state)}])
+        return dataclasses.asdict(state)
+
     async def _hot_list(self, args: Any) -> dict[str, Any]:
         entries = await self.driver.hot_list(self.page)
         self._record_shown("hot", entries)

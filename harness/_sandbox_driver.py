@@ -40,6 +40,8 @@ PRODUCT = (".product-page",)
 COUPONS = (".coupons",)
 LOGIN = ("form[action='/login']",)
 SIGNUP = ("form[action='/signup']",)
+# The senior mode's switch is a button on the Me page; aria-pressed says whether the mode is on.
+ELDERLY_SWITCH = "form[action='/me/elderly'] button[aria-pressed]"
 _PRICE = re.compile(r"[-+]?\d+(?:\.\d+)?")
 _CARDS_JS = """els => els.map(e => ({
     item_id: e.dataset.id,
@@ -182,14 +184,18 @@ class SandboxDriver:
 
     # settings -----------------------------------------------------------------------------------
 
+    async def _to_me(self, page: Page) -> int:
+        """From the home page to the Me tab; returns the clicks it took."""
+        await self.ops.goto(page, "/")
+        await self.ops.click_through(page, ".tabbar a[href='/me']", control="the Me tab", anchors=FEED)
+        return 1
+
     async def _to_settings(self, page: Page, link: str, anchors: tuple[str, ...], control: str) -> int:
         """From the home page through the Me tab to a settings page; returns the clicks it took."""
-        ops = self.ops
-        await ops.goto(page, "/")
-        await ops.click_through(page, ".tabbar a[href='/me']", control="the Me tab", anchors=FEED)
-        await ops.click_through(page, f"a[href='{link}']", control=control, anchors=ME)
-        await ops.require(page, ", ".join(anchors), control=control, anchors=anchors)
-        return 2
+        clicks = await self._to_me(page)
+        await self.ops.click_through(page, f"a[href='{link}']", control=control, anchors=ME)
+        await self.ops.require(page, ", ".join(anchors), control=control, anchors=anchors)
+        return clicks + 1
 
     async def list_tags(self, page: Page) -> list[str]:
         await self._to_settings(page, "/me/tags", TAGS, "my interest tags")
@@ -232,6 +238,20 @@ class SandboxDriver:
                 await self.ops.landed(page)
                 clicks += 1
                 state = await page.locator("input[name=enabled]").get_attribute("value") == "off"
+        return SwitchState(state, clicks)
+
+    async def elderly_mode(self, page: Page, on: bool | None) -> SwitchState:
+        # The switch is on the Me page itself, not on a settings page of its own.
+        clicks = await self._to_me(page)
+        switch = await self.ops.require(page, ELDERLY_SWITCH, control="senior mode switch", anchors=ME)
+        with translate_errors("reading senior mode"):
+            state = await switch.get_attribute("aria-pressed") == "true"
+            if on is not None and state != on:
+                async with page.expect_navigation():
+                    await switch.click()
+                await self.ops.landed(page)
+                clicks += 1
+                state = await page.locator(ELDERLY_SWITCH).get_attribute("aria-pressed") == "true"
         return SwitchState(state, clicks)
 
     # hot list, shop, disclosures ----------------------------------------------------------------

@@ -516,7 +516,8 @@ class SandboxApp:
         assert ctx.user
         region = REGIONS.get(ctx.user.region, (ctx.user.region, ctx.user.region))
         return self.render(ctx, "me.html", active="me", region=region[0 if ctx.lang == "zh" else 1],
-                           show_disclosure=not self.platform.faults.disclosure_missing)
+                           show_disclosure=not self.platform.faults.disclosure_missing,
+                           show_elderly=not self.platform.faults.elderly_mode_missing)
 
     async def tags(self, ctx: Ctx) -> Response:
         assert ctx.user
@@ -557,6 +558,8 @@ class SandboxApp:
 
     async def set_elderly(self, ctx: Ctx) -> Response:
         assert ctx.user
+        if self.platform.faults.elderly_mode_missing:
+            raise HTTPException(404)
         form = await ctx.request.form()
         self.platform.set_elderly_mode(ctx.user, form.get("enabled") == "on")
         return self.redirect(ctx, "/me")

@@ -4,6 +4,7 @@ A fault file is YAML whose top-level keys are fault names, plus an optional ``ch
 
     cocoon: 0.8
     not_interested_ignored: 1.0
+    elderly_mode_missing: true
     price_discrimination:
       spending: {high: 1.08}
       returning: 1.05
@@ -123,6 +124,7 @@ class Faults(_Strict):
     price_discrimination: PriceDiscrimination = PriceDiscrimination()
     coupon_masking: Strength = 0.0
     minors_leak: Strength = 0.0
+    elderly_mode_missing: bool = False
     data_overreach: list[Permission] = []
     disclosure_missing: bool = False
     chaos: Chaos = Chaos()

@@ -250,6 +250,47 @@ def test_c9_labels_and_share(tmp_path: Path) -> None:
     assert verdict.details["normal_unsuitable_share"] == pytest.approx(0.25) and verdict.details["filtered_share"] == 0.0
 
 
+def _c9_with_elderly(folder: Path, found: bool | None) -> SyntheticRun:
+    """Two teens in a minors' mode that filters; both then look for the elderly mode (None: nobody
+    looks), which they find and turn on, or meet the Me page without it."""
+    sr = SyntheticRun(folder, {"checks": ["C9"]}, {"teen": ("t", "treatment", 2)})
+    for k, puppet in enumerate(sr.puppets):
+        sr.add("observations", puppet, 0, [{"kind": "minors_mode", "value": {"on": True, "clicks": 3}, "at": at(0)}])
+        sr.store.add_impressions(sr.where(puppet, 1), "feed", [{"item_id": f"{puppet}-{n}", "title": "t",
+                                                                "channel": "体育", "position": n} for n in range(10)])
+        if found is None:
+            continue
+        if found:
+            sr.add("observations", puppet, 2, [{"kind": "elderly_mode", "value": {"on": True, "clicks": 1 + k}}])
+        sr.store.record_command(session_id=f"{puppet}-r2", puppet_id=puppet, round=2, step_index=0, verb="elderly_mode",
+                                args={"enabled": True}, status="ok" if found else "missing_control",
+                                error=None if found else "http://platform.test/me has no senior mode switch")
+    return sr
+
+
+def test_c9_without_the_elderly_step_is_minors_mode_alone(tmp_path: Path) -> None:
+    verdict = _c9_with_elderly(tmp_path / "c9", None).check(check_c9).verdict
+    assert verdict.outcome == "PASS" and "elderly_mode" not in verdict.details
+
+
+def test_c9_a_found_elderly_mode_is_reported_beside_minors_mode(tmp_path: Path) -> None:
+    verdict = _c9_with_elderly(tmp_path / "c9", True).check(check_c9).verdict
+    assert verdict.outcome == "PASS" and verdict.effect == 0.0
+    assert verdict.details["elderly_mode"] == {"sought": 2, "found": 2, "turned_on": 2, "clicks": 1.5,
+                                               "missing_control": 0}
+    assert any(e.startswith("elderly mode: found by 2 of the 2") for e in verdict.evidence)
+
+
+def test_c9_an_elderly_mode_nobody_finds_fails(tmp_path: Path) -> None:
+    verdict = _c9_with_elderly(tmp_path / "c9", False).check(check_c9).verdict
+    assert verdict.outcome == "FAIL" and verdict.effect == 1.0
+    assert verdict.metric == "share of puppets seeking the elderly mode that could not reach it"
+    assert verdict.details["elderly_mode"]["found"] == 0 and verdict.details["elderly_mode"]["missing_control"] == 2
+    assert verdict.details["minors_mode"]["outcome"] == "PASS" and verdict.details["mode_present"]
+    assert "elderly mode: none of the 2 puppets that looked for it found it" in verdict.evidence
+    assert sum("missing_control" in e for e in verdict.evidence) == 2
+
+
 def test_c10_filing_number() -> None:
     assert has_filing_number("算法备案编号：网信算备110108000000001230045号")
     assert has_filing_number("Algorithm filing number: 110108000000001230045")

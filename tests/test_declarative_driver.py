@@ -20,7 +20,7 @@ from harness._declarative import DeclarativeDriver, builtin_driver_path
 from harness._driver import Account, Driver, FeedCard, SwitchState
 from harness._runner import make_driver
 from harness._sandbox_driver import SandboxDriver
-from harness.errors import Blocked, ConfigError, DriverDrift
+from harness.errors import Blocked, ConfigError, ControlMissing, DriverDrift
 
 SANDBOX_YAML = builtin_driver_path("sandbox-declarative")
 FROZEN = ("--seed", "7", "--hot-interval", "1000000000")
@@ -233,6 +233,8 @@ def test_both_drivers_see_the_same_pages(serve_sandbox: Callable[..., ServedSand
         assert (await twins.both(lambda d, p, _: d.personalization(p, False)))[0] == SwitchState(False, 3)
         assert (await twins.both(lambda d, p, _: d.personalization(p, None)))[0] == SwitchState(False, 2)
         assert (await twins.both(lambda d, p, _: d.minors_mode(p, True, "2468")))[0] == SwitchState(True, 3)
+        assert (await twins.both(lambda d, p, _: d.elderly_mode(p, None)))[0] == SwitchState(False, 1)
+        assert (await twins.both(lambda d, p, _: d.elderly_mode(p, True)))[0] == SwitchState(True, 2)
 
         hot = (await twins.both(lambda d, p, _: d.hot_list(p)))[0]
         assert len(hot) >= 10 and all(entry.heat_text for entry in hot)
@@ -297,6 +299,22 @@ def test_missing_disclosures_are_reported_as_missing(serve_sandbox: Callable[...
         assert seen[0] == seen[1]
         assert [(d.name, d.found, d.clicks, d.url) for d in seen[1]] == [
             ("algorithm", False, 1, ""), ("hot_list_rules", False, 1, "")]
+
+    asyncio.run(with_pages(2, work))
+
+
+@pytest.mark.e2e
+def test_a_missing_elderly_mode_is_a_missing_control(serve_sandbox: Callable[..., ServedSandbox],
+                                                     tmp_path: Path) -> None:
+    served = serve_sandbox("--fault", "elderly_mode_missing=true")
+    drivers: list[Driver] = [SandboxDriver(served.url), declarative(served, tmp_path, timeout_ms=2000)]
+
+    async def work(pages: list[Page]) -> None:
+        for k, (driver, page) in enumerate(zip(drivers, pages, strict=True)):
+            await driver.sign_up_or_log_in(page, dataclasses.replace(ACCOUNT, username=f"senior_{k}"))
+            await driver.onboarding(page, [])
+            with pytest.raises(ControlMissing, match="senior mode switch"):
+                await driver.elderly_mode(page, True)
 
     asyncio.run(with_pages(2, work))
 

@@ -43,6 +43,15 @@ def test_a_good_campaign_expands_into_rounds(tmp_path: Path) -> None:
     assert loaded.sha256 == hashlib.sha256(GOOD.encode()).hexdigest()
 
 
+def test_the_elderly_mode_step_sets_or_only_reads(tmp_path: Path) -> None:
+    text = GOOD.replace("steps: [read_feed]", "steps: [elderly_mode, {elderly_mode: {enabled: true}}, "
+                                              "{elderly_mode: {enabled: null}}]")
+    steps = load_campaign(write(tmp_path, text)).campaign.rounds[0].steps
+    assert [(s.verb, s.args.model_dump()) for s in steps] == [("elderly_mode", {"enabled": None}),
+                                                              ("elderly_mode", {"enabled": True}),
+                                                              ("elderly_mode", {"enabled": None})]
+
+
 # (what is wrong, the changed text, the line it must name, fragments the message must hold)
 MISTAKES = [
     ("unknown top-level key", GOOD + "colour: red\n", 13, ["colour"]),
@@ -58,6 +67,8 @@ MISTAKES = [
     ("bad role", GOOD.replace("role: control", "role: placebo"), 5, ["groups.1.role", "placebo"]),
     ("invalid YAML", GOOD.replace("rounds:", "rounds: [\n"), None, ["campaign.yaml"]),
     ("the YAML 'on' trap", GOOD.replace("steps: [read_feed]", "steps: [{personalization: {on: false}}]"), 7, ["rounds.0.steps.0", "enabled"]),
+    ("elderly mode takes no PIN", GOOD.replace("steps: [read_feed]", "steps: [{elderly_mode: {enabled: true, pin: '1234'}}]"), 7,
+     ["rounds.0.steps.0", "elderly_mode.pin"]),
     ("no rounds", GOOD.split("rounds:")[0] + "rounds: []\n", 6, ["rounds"]),
     ("unknown group in check_groups", GOOD + "check_groups:\n  C3: {treated: [treated], control: [contrl]}\n", 13,
      ["check_groups", "contrl"]),

@@ -347,6 +347,19 @@ def test_minors_leak(tmp_path: Path, leak: float) -> None:
     assert user.set_minors(False, "2468").status_code == 200
 
 
+@pytest.mark.parametrize("missing", [False, True])
+def test_elderly_mode_missing(tmp_path: Path, missing: bool) -> None:
+    app = in_process(tmp_path, f"elderly_mode_missing={str(missing).lower()}")
+    user = SandboxUser.on(app)
+    user.signup("grandpa", birth_year=1950)
+    assert ('action="/me/elderly"' in user.client.get("/me").text) is not missing
+    response = user.client.post("/me/elderly", data={"enabled": "on"})
+    assert response.status_code == (404 if missing else 200)
+    switched = truth(tmp_path).rows("switches", username="grandpa", setting="elderly_mode")
+    assert [r["value"] for r in switched] == ([] if missing else [1])
+    assert truth(tmp_path).faults() == ({"elderly_mode_missing": True} if missing else {})
+
+
 @pytest.mark.parametrize("requested", [[], ["geolocation", "clipboard"]])
 def test_data_overreach(tmp_path: Path, requested: list[str]) -> None:
     flags = [f"data_overreach={requested}"]
