@@ -3,13 +3,15 @@ fault off and at each strength, over seeds and corpora; then a table of verdicts
 
     .venv/bin/python bench/calibration.py [--scenario feed] [--language zh] [--seeds 5] [--parallel 2] [--out DIR]
     .venv/bin/python bench/calibration.py --table-only
+    .venv/bin/python bench/calibration.py --reanalyse [--scenario feed]
 
 A cell is (scenario, language, strength, seed): a fresh sandbox served by uvicorn with
 ``--seed``, the language's corpus (toutiao for zh, agnews for en; see ``_scenario.CORPORA``) and
 the fault flags, one campaign run, one analysis. Cells are slow (minutes each), so the bench is a
 long run that can stop at any time: results go to ``DIR/results.sqlite`` as each cell ends, a
 cell interrupted mid-run is resumed (same sandbox data, ``harness.resume``) and finished cells
-are skipped. Browser profiles are deleted after a cell; its run.sqlite and the ground truth stay.
+are skipped. Browser profiles are deleted after a cell; its run.sqlite and the ground truth stay,
+so ``--reanalyse`` can judge the same runs again after a check changes, without the browsers.
 A cell spends most of its time waiting on pages (about 0.6 CPU-core in use), so ``--parallel``
 runs several cells at once, each in its own process with its own sandbox.
 
