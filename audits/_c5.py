@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime as dt
 
 import numpy as np
 
@@ -49,6 +50,12 @@ def _dependence(centroids: dict[str, np.ndarray], persona_of: dict[str, str]) ->
         others = [1.0 - float(v @ w) for q, w in centroids.items() if persona_of[q] != persona_of[p]]
         out[p] = float(np.mean(others) - np.mean(twins))
     return out
+
+
+def _spread_s(times: list[str]) -> float:
+    """Seconds between the earliest and the latest of ISO timestamps."""
+    stamps = [dt.datetime.fromisoformat(t).timestamp() for t in times]
+    return max(stamps) - min(stamps)
 
 
 def check_c5(context: Context) -> CheckResult:
@@ -117,6 +124,10 @@ def check_c5(context: Context) -> CheckResult:
             "rounds": {"before": on_rounds[-1], "switched_off": off_round},
             "personas": dict(counts),
             "cards_after_switch": sum(len(v) for v in off_feed.values()),
+            # Lock-step: puppets that read their switched-off feeds far apart in time meet a moved
+            # popularity ranking, which looks like persona dependence (run them in one batch).
+            "off_feed_start_spread_s": _spread_s([min(m["seen_at"] for m in run.feed_impressions(p.puppet_id)
+                                                      if m["seen_at"] > off_at[p.puppet_id]["at"]) for p in switched]),
             "silent_resets": resets,
             "clicks_to_switch": clicks,
             "model": space.model_id,

@@ -50,7 +50,7 @@ def _feed_campaign(base_url: str, language: str) -> str:
     for r in spec["rounds"]:
         if r.get("groups"):
             r["groups"] = [g for g in r["groups"] if g != "fresh"]
-    spec["execution"] = {**spec.get("execution", {}), "concurrency": 4, "step_timeout_s": 400}
+    spec["execution"] = {**spec.get("execution", {}), "concurrency": 5, "step_timeout_s": 400}
     return yaml.safe_dump(spec, allow_unicode=True, sort_keys=False)
 
 

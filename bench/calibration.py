@@ -139,6 +139,23 @@ def record(db: sqlite3.Connection, out: Path, scenario: Scenario, language: str,
                    [scenario.name, language, strength, seed, seconds, json.dumps(analysis.notes, ensure_ascii=False)])
 
 
+def _merge_caches(out: Path, merged: Path) -> None:
+    """The workers' embedding caches in one file, so that analysing the runs again embeds nothing
+    the cells already embedded (the caches share their schema; a text's vector is the same in each)."""
+    workers = sorted(p for p in out.glob("embedding-cache-*.sqlite") if p != merged)
+    if not workers:
+        return
+    if not merged.exists():
+        shutil.copyfile(max(workers, key=lambda p: p.stat().st_size), merged)
+    with sqlite3.connect(merged) as db:
+        for worker in workers:
+            db.execute("ATTACH DATABASE ? AS worker", [str(worker)])
+            db.execute("INSERT OR IGNORE INTO models SELECT * FROM worker.models")
+            db.execute("INSERT OR IGNORE INTO embeddings SELECT * FROM worker.embeddings")
+            db.commit()
+            db.execute("DETACH DATABASE worker")
+
+
 def _parts(verdict) -> list[dict]:
     """A verdict on the largest of several parts (C7's attributes) as one row per part
     (``C7:age_band=45-54``), each judged by the verdict's own rule."""
@@ -197,6 +214,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     db = _connect(args.out)
     if args.reanalyse:
+        _merge_caches(args.out, args.out / "embedding-cache-reanalyse.sqlite")
         scenarios = {s.name: s for s in FEED + MARKET}
         done = db.execute("SELECT scenario, language, strength, seed, seconds FROM cells WHERE status = 'done'").fetchall()
         for name, language, strength, seed, seconds in done:
