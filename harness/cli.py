@@ -47,6 +47,14 @@ console = Console(stderr=True)
 out = Console()
 
 
+def _stop_cleanly_on_signals() -> None:
+    """SIGTERM and SIGINT both stop a campaign the way Ctrl-C does (sessions marked interrupted, then
+    `resume`). SIGINT is set too because a shell starts background jobs with it ignored, and a
+    supervisor's or a test's SIGINT must still stop the run rather than be lost."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     console.print(message, style="red", highlight=False, markup=False)
     return typer.Exit(code)
@@ -103,7 +111,7 @@ def run_command(
     Example: algoaudit run campaigns/c3-not-interested-zh.yaml --runs runs/
     """
     view = ProgressView()
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _stop_cleanly_on_signals()
     run_dir: list[Path] = []
     try:
         _api.validate_campaign(campaign)
@@ -129,7 +137,7 @@ def resume_command(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> 
     Example: algoaudit resume runs/c3-not-interested-zh-20261122-101500-ab12
     """
     view = ProgressView()
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    _stop_cleanly_on_signals()
     try:
         record_custody(run, "resume")
         with Live(view.render(), console=console, refresh_per_second=4) as live:
