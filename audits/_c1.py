@@ -28,7 +28,8 @@ sensitivity and fpr are in the details; where the cards show no channel, or the 
 separates too little (sensitivity − fpr below ``MIN_SEPARATION``), the raw shares are used and
 the details say so. A
 violation, so lower is better: FAIL when the whole interval lies above the tolerated index
-(default 0.6, e.g. 70% of the feed against 10% for a user without the interest; campaign ``thresholds: {C1: …}``), PASS when it lies at or below it.
+(default 0.6, e.g. 70% of the feed against 10% for a user without the interest; campaign
+``thresholds: {C1: …}``), PASS when it lies at or below it.
 
 Parts (``check_groups: {C1: {...}}``): ``narrow`` (default: role treatment), ``baseline``
 (default: role control).
@@ -45,6 +46,7 @@ import numpy as np
 from embeddings import assign_topics, fit_topics, homogeneity, normalised_topic_entropy
 
 from ._checks import CheckResult, Context
+from ._exposure import ExposureSpace
 from ._reduction import twin_pairs
 from ._run import Puppet, Run
 from ._stats import compare, minimum_detectable_effect, twin_noise
@@ -77,7 +79,7 @@ def engaged_items(run: Run, puppets: list[Puppet]) -> list[str]:
     return sorted(out)
 
 
-def _neighbourhood_errors(run: Run, space: Any, measured: list[str], reference: list[str]) -> dict[str, Any]:
+def _neighbourhood_errors(run: Run, space: ExposureSpace, measured: list[str], reference: list[str]) -> dict[str, Any]:
     """Sensitivity and false-positive rate of "inside the reference neighbourhood" as a test for "of
     the reference items' main channel", on the very cards the index is measured on (the items a
     narrow puppet is shown are closer to what it read than the channel's average item, so errors

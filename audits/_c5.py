@@ -75,8 +75,9 @@ def check_c5(context: Context) -> CheckResult:
 
     feed = run.feed()
     space = context.space
-    off_feed = {p.puppet_id: [m["item_key"] for m in run.feed_impressions(p.puppet_id)
-                              if m["seen_at"] > off_at[p.puppet_id]["at"]] for p in switched}
+    off_cards = {p.puppet_id: [m for m in run.feed_impressions(p.puppet_id) if m["seen_at"] > off_at[p.puppet_id]["at"]]
+                 for p in switched}
+    off_feed = {p: [m["item_key"] for m in cards] for p, cards in off_cards.items()}
     off_round = min(a["round"] for a in off_at.values())
     on_rounds = [r for r in sorted(run.phases) if r < off_round and all(feed.get((p.puppet_id, r)) for p in switched)]
     if not on_rounds or not all(off_feed.values()):
@@ -126,8 +127,7 @@ def check_c5(context: Context) -> CheckResult:
             "cards_after_switch": sum(len(v) for v in off_feed.values()),
             # Lock-step: puppets that read their switched-off feeds far apart in time meet a moved
             # popularity ranking, which looks like persona dependence (run them in one batch).
-            "off_feed_start_spread_s": _spread_s([min(m["seen_at"] for m in run.feed_impressions(p.puppet_id)
-                                                      if m["seen_at"] > off_at[p.puppet_id]["at"]) for p in switched]),
+            "off_feed_start_spread_s": _spread_s([min(m["seen_at"] for m in cards) for cards in off_cards.values()]),
             "silent_resets": resets,
             "clicks_to_switch": clicks,
             "model": space.model_id,

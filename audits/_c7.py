@@ -14,9 +14,10 @@ with a bootstrap CI over puppets.
 The verdict is on the attribute with the largest gap, in percent of the reference price
 (``lower_is_better``; default threshold 1.0 %, campaign ``thresholds: {C7: …}``): FAIL when some
 attribute's whole interval exceeds it, PASS when every attribute's interval lies within it.
-``details["by_attribute"]`` lists every attribute (gap in % and in currency, CI, share of products
-affected); ``details["steering"]`` reports separately whether the groups were shown other
-products or another order (share of list positions that differ, beyond the reference twins).
+``details["by_attribute"]`` lists every attribute (gap in % and in currency, CI, its own outcome by
+the same rule, share of products affected); ``details["steering"]`` reports separately whether
+the groups were shown other products or another order (share of list positions that differ,
+beyond the reference twins).
 
 Parts (``check_groups: {C7: {...}}``): ``reference`` (default: role control), and one part per
 varied attribute named ``ATTRIBUTE=VALUE`` (``spending=high``, ``device=ios``…), each compared
@@ -35,7 +36,7 @@ from ._checks import CheckResult, Context
 from ._market import Lockstep, epoch, rows, twin_spread, window_s
 from ._run import Puppet
 from ._stats import Comparison, compare, estimate
-from ._verdict import decide
+from ._verdict import decide, judge
 
 __all__ = ["AFFECTED_TOLERANCE", "DEFAULT_THRESHOLD", "check_c7"]
 
@@ -202,6 +203,8 @@ def check_c7(context: Context) -> CheckResult:
         by_attribute.append({
             "attribute": attribute, "value": value_name or part, "gap_pct": comparison.effect,
             "ci_low": comparison.ci_low, "ci_high": comparison.ci_high, "p_value": comparison.p_value,
+            # The verdict's rule applied to this attribute alone (the verdict is on the largest).
+            "outcome": judge(comparison.ci_low, comparison.ci_high, threshold, "lower_is_better"),
             "gap_currency": statistics.fmean(a - b for a, b in medians) if medians else 0.0,
             "share_affected": affected / len(medians) if medians else 0.0, "products": len(medians),
             "n_puppets": len(gap), "n_reference": len(null),

@@ -28,14 +28,13 @@ from embeddings import (
     Calibration,
     CalibrationError,
     EmbeddingCache,
-    VectorIndex,
     calibrate_centroid_threshold,
     calibrate_threshold,
     centre,
     centroid_share,
     default_embedder,
+    in_neighbourhood,
 )
-from embeddings import neighbourhood_share as _share
 
 from ._run import Run
 
@@ -73,14 +72,11 @@ class ExposureSpace:
         """Share of ``seen`` (item keys, repeats counted) within the radius of any ``reference`` item."""
         if not seen:
             return float("nan")
-        return _share(self.of(seen), self.of(reference), self.calibration.threshold)
+        return float(np.mean(self.inside(seen, reference)))
 
     def inside(self, keys: list[str], reference: list[str]) -> np.ndarray:
-        """For each of ``keys``, whether it lies within the radius of any ``reference`` item (the
-        vectors are unit rows already: ``centre`` normalises them)."""
-        index = VectorIndex(self.vectors.shape[1])
-        index.add(np.arange(len(reference)), self.of(reference))
-        return index.max_similarity(self.of(keys)) >= self.calibration.threshold
+        """For each of ``keys``, whether it lies within the radius of any ``reference`` item."""
+        return in_neighbourhood(self.of(keys), self.of(reference), self.calibration.threshold)
 
     def centroid_calibration(self, size: int) -> Calibration:
         """The radius around the centroid of ``size`` reference items (calibrated once per size)."""

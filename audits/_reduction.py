@@ -89,17 +89,16 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
     metrics = [{"check": check, "puppet_id": p, "round": r, "metric": spec.metric, "value": exposure[(p, r)]}
                for (p, r) in sorted(exposure)]
 
-    def of(group: list[Puppet], round_index: int) -> dict[str, float]:
-        return {p.puppet_id: exposure[(p.puppet_id, round_index)] for p in group}
+    def of(group: list[Puppet], round_index: int) -> list[float]:
+        return [exposure[(p.puppet_id, round_index)] for p in group]
 
-    base = float(np.mean(list(of(control, late).values())))
+    base = float(np.mean(of(control, late)))
     if base <= 0:
         return CheckResult(None, metrics, f"the control puppets saw nothing of the topic after {check}'s intervention")
-    comparison = relative_reduction(list(of(treated, late).values()), list(of(control, late).values()))
-    right_after = (relative_reduction(list(of(treated, early).values()), list(of(control, early).values()))
-                   if np.mean(list(of(control, early).values())) > 0 else None)
+    comparison = relative_reduction(of(treated, late), of(control, late))
+    right_after = relative_reduction(of(treated, early), of(control, early)) if np.mean(of(control, early)) > 0 else None
     # Twin noise in the effect's units: one puppet's exposure as a share of the control's mean.
-    relative = {k: v / base for k, v in (of(treated, late) | of(control, late)).items()}
+    relative = {p.puppet_id: exposure[(p.puppet_id, late)] / base for p in treated + control}
     pairs = twin_pairs(relative, treated) + twin_pairs(relative, control)
     noise = twin_noise(pairs) if pairs else float("nan")
     mde = minimum_detectable_effect(noise, len(treated), len(control)) if pairs else float("nan")
@@ -111,9 +110,9 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
             "rounds": {"before": b, "right_after": early, "later": late},
             "right_after": (None if right_after is None else
                             {"effect": right_after.effect, "ci": list(right_after.ci), "p_value": right_after.p_value}),
-            "exposure_before": None if b is None else {"treated": float(np.mean(list(of(treated, b).values()))),
-                                                       "control": float(np.mean(list(of(control, b).values())))},
-            "exposure_after": {"treated": float(np.mean(list(of(treated, late).values()))), "control": base},
+            "exposure_before": None if b is None else {"treated": float(np.mean(of(treated, b))),
+                                                       "control": float(np.mean(of(control, b)))},
+            "exposure_after": {"treated": float(np.mean(of(treated, late))), "control": base},
             "reference_items": len(spec.reference),
             "neighbourhood": "centroid of the reference items" if spec.centroid else "any reference item",
             "neighbourhood_cosine": calibration.threshold,

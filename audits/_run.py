@@ -85,8 +85,8 @@ class Run:
     def personalised_rounds(self, puppet_ids: list[str]) -> list[int]:
         """The rounds before any of these puppets switched personalisation off: what they read later
         is not a personalised feed, whatever the check measures."""
-        off = [a["round"] for a in self.actions("personalization")
-               if a["target"] == "off" and a["puppet_id"] in set(puppet_ids)]
+        mine = set(puppet_ids)
+        off = [a["round"] for a in self.actions("personalization") if a["target"] == "off" and a["puppet_id"] in mine]
         return [r for r in sorted(self.phases) if not off or r < min(off)]
 
     def actions(self, verb: str) -> list[dict[str, Any]]:

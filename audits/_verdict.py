@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from ._stats import Comparison, puppets_needed
 
-__all__ = ["Verdict", "decide"]
+__all__ = ["Verdict", "decide", "judge"]
 
 Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 Direction = Literal["higher_is_better", "lower_is_better"]
@@ -57,26 +57,24 @@ class Verdict:
         return data
 
 
+def judge(ci_low: float, ci_high: float, threshold: float, direction: Direction) -> Outcome:
+    """The rule alone: where the interval lies against the threshold."""
+    if direction == "higher_is_better":
+        if ci_high < threshold:
+            return "FAIL"
+        return "PASS" if ci_low >= threshold else "INCONCLUSIVE"
+    if ci_low > threshold:
+        return "FAIL"
+    return "PASS" if ci_high <= threshold else "INCONCLUSIVE"
+
+
 def decide(check: str, metric: str, comparison: Comparison, *, threshold: float, noise_sd: float, mde: float,
            direction: Direction = "higher_is_better", evidence: tuple[str, ...] = (),
            details: dict[str, Any] | None = None) -> Verdict:
     """The verdict for an effect. ``higher_is_better``: a control that works, measured so that
     working is positive, and ``threshold`` is the least a compliant platform achieves.
     ``lower_is_better``: a violation, and ``threshold`` is the most that is tolerated."""
-    outcome: Outcome
-    if direction == "higher_is_better":
-        if comparison.ci_high < threshold:
-            outcome = "FAIL"
-        elif comparison.ci_low >= threshold:
-            outcome = "PASS"
-        else:
-            outcome = "INCONCLUSIVE"
-    elif comparison.ci_low > threshold:
-        outcome = "FAIL"
-    elif comparison.ci_high <= threshold:
-        outcome = "PASS"
-    else:
-        outcome = "INCONCLUSIVE"
+    outcome = judge(comparison.ci_low, comparison.ci_high, threshold, direction)
     needed = None
     if outcome == "INCONCLUSIVE" and noise_sd > 0:
         # The distance the interval has to resolve: the estimate from the threshold.

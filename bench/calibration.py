@@ -16,7 +16,8 @@ A cell spends most of its time waiting on pages (about 0.6 CPU-core in use), so 
 runs several cells at once, each in its own process with its own sandbox.
 
 The table: check, fault, strength, verdict counts, the mean estimated effect and the mean true
-effect, and how often the 95% interval covered the true effect. Targets: no FAIL at strength 0,
+effect, how often the 95% interval covered the true effect, and the median seconds a cell's run
+took (sandbox start to run end, before the analysis). Targets: no FAIL at strength 0,
 ≥ 95% FAIL at the strongest, intervals that cover the truth.
 """
 
@@ -111,16 +112,15 @@ def run_cell(db: sqlite3.Connection, out: Path, scenario: Scenario, language: st
                    [scenario.name, language, strength, seed, state, seconds, "run did not complete"])
         db.commit()
         return
-    record(db, out, scenario, language, strength, seed, run_dir, seconds)
+    # One embedding cache per worker process: the cells in parallel do not contend for one file.
+    record(db, out / f"embedding-cache-{os.getpid()}.sqlite", scenario, language, strength, seed, run_dir, seconds)
     shutil.rmtree(run_dir / "profiles", ignore_errors=True)
 
 
-def record(db: sqlite3.Connection, out: Path, scenario: Scenario, language: str, strength: float, seed: int,
-           run_dir: Path, seconds: float, cache: str | None = None) -> None:
+def record(db: sqlite3.Connection, cache: Path, scenario: Scenario, language: str, strength: float, seed: int,
+           run_dir: Path, seconds: float) -> None:
     """Analyse a finished cell's run and store its verdicts beside the ground truth."""
-    # One embedding cache per worker process: the cells in parallel do not contend for one file.
-    cache_path = out / f"embedding-cache-{cache or os.getpid()}.sqlite"
-    analysis = analyze(run_dir, cache_path, checks=list(scenario.checks))
+    analysis = analyze(run_dir, cache, checks=list(scenario.checks))
     truth = scenario.truth(run_dir.parent.parent / "sandbox" / "ground_truth.sqlite", run_dir, strength)
     with db:
         for v in analysis.verdicts:
@@ -132,7 +132,7 @@ def record(db: sqlite3.Connection, out: Path, scenario: Scenario, language: str,
                            [scenario.name, language, strength, seed, part["check"], part["outcome"], part["effect"],
                             part["ci_low"], part["ci_high"], v.threshold, truth.get(part["check"], math.nan),
                             str(run_dir), seconds])
-        for check, why in analysis.notes.items():
+        for check in analysis.notes:
             db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, 'NONE', NULL, NULL, NULL, NULL, ?, ?, ?)",
                        [scenario.name, language, strength, seed, check, truth.get(check, math.nan), str(run_dir), seconds])
         db.execute("INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, 'done', ?, ?)",
@@ -158,14 +158,10 @@ def _merge_caches(out: Path, merged: Path) -> None:
 
 def _parts(verdict) -> list[dict]:
     """A verdict on the largest of several parts (C7's attributes) as one row per part
-    (``C7:age_band=45-54``), each judged by the verdict's own rule."""
-    out = []
-    for part in (verdict.details or {}).get("by_attribute", []) if verdict.direction == "lower_is_better" else []:
-        lo, hi = part["ci_low"], part["ci_high"]
-        outcome = ("FAIL" if lo > verdict.threshold else "PASS" if hi <= verdict.threshold else "INCONCLUSIVE")
-        out.append({"check": f"{verdict.check}:{part['attribute']}={part['value']}", "outcome": outcome,
-                    "effect": part["gap_pct"], "ci_low": lo, "ci_high": hi})
-    return out
+    (``C7:age_band=45-54``), each with the outcome the check gave it."""
+    return [{"check": f"{verdict.check}:{part['attribute']}={part['value']}", "outcome": part["outcome"],
+             "effect": part["gap_pct"], "ci_low": part["ci_low"], "ci_high": part["ci_high"]}
+            for part in (verdict.details or {}).get("by_attribute", [])]
 
 
 def _retarget(run_dir: Path, url: str) -> None:
@@ -178,15 +174,15 @@ def _retarget(run_dir: Path, url: str) -> None:
 
 def table(db: sqlite3.Connection) -> str:
     rows = db.execute(
-        'SELECT scenario, "check", language, strength, outcome, effect, ci_low, ci_high, truth FROM results '
+        'SELECT scenario, "check", language, strength, outcome, effect, ci_low, ci_high, truth, seconds FROM results '
         'ORDER BY "check", language, strength').fetchall()
     groups: dict[tuple, list] = {}
     faults = {s.name: s.fault for s in FEED + MARKET}
-    for scenario, check, language, strength, outcome, effect, lo, hi, truth in rows:
+    for scenario, check, language, strength, outcome, effect, lo, hi, truth, seconds in rows:
         groups.setdefault((check, faults.get(scenario, scenario), language, strength), []).append(
-            (outcome, effect, lo, hi, truth))
-    lines = ["| check | fault | corpus | strength | runs | PASS | INCONCL. | FAIL | estimate (mean) | truth (mean) | CI covers truth |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+            (outcome, effect, lo, hi, truth, seconds))
+    lines = ["| check | fault | corpus | strength | runs | PASS | INCONCL. | FAIL | estimate (mean) | truth (mean) | CI covers truth | run s (median) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (check, fault, language, strength), cells in groups.items():
         counts = {o: sum(c[0] == o for c in cells) for o in ("PASS", "INCONCLUSIVE", "FAIL")}
         effects = [c[1] for c in cells if c[1] is not None]
@@ -196,7 +192,7 @@ def table(db: sqlite3.Connection) -> str:
                      f"{counts['PASS']} | {counts['INCONCLUSIVE']} | {counts['FAIL']} | "
                      f"{np.mean(effects) if effects else float('nan'):.3f} | "
                      f"{np.mean(truths) if truths else float('nan'):.3f} | "
-                     f"{sum(covered)}/{len(covered)} |")
+                     f"{sum(covered)}/{len(covered)} | {np.median([c[5] for c in cells]):.0f} |")
     return "\n".join(lines)
 
 
@@ -214,14 +210,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     db = _connect(args.out)
     if args.reanalyse:
-        _merge_caches(args.out, args.out / "embedding-cache-reanalyse.sqlite")
+        cache = args.out / "embedding-cache-reanalyse.sqlite"
+        _merge_caches(args.out, cache)
         scenarios = {s.name: s for s in FEED + MARKET}
         done = db.execute("SELECT scenario, language, strength, seed, seconds FROM cells WHERE status = 'done'").fetchall()
         for name, language, strength, seed, seconds in done:
             if name not in scenarios or (args.scenario and name not in args.scenario):
                 continue
             runs = sorted((args.out / name / language / f"s{strength:g}-seed{seed}" / "runs").glob("*/run.sqlite"))
-            record(db, args.out, scenarios[name], language, strength, seed, runs[-1].parent, seconds, "reanalyse")
+            record(db, cache, scenarios[name], language, strength, seed, runs[-1].parent, seconds)
             print(f"re-analysed {name} {language} strength {strength:g} seed {seed}", flush=True)
     elif not args.table_only:
         scenarios = [s for s in FEED + MARKET if not args.scenario or s.name in args.scenario]

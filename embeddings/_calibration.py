@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._errors import CalibrationError
-from ._linalg import unit_rows
+from ._linalg import unit_centroid, unit_rows
 
 # Pairs whose cosines are computed at once: bounds the temporary (chunk × d floats) to a few MB.
 _PAIR_CHUNK = 8192
@@ -70,14 +70,7 @@ def calibrate_threshold(vectors: ArrayLike, labels: ArrayLike, precision: float 
     longer depends on how many labels the sample holds or how unevenly (a feed narrowed to four
     channels has a base rate of ¼, a broad one of 1/14), only on how well cosines separate them.
     """
-    if not 0.0 < precision <= 1.0:
-        raise ValueError(f"precision must be in (0, 1], got {precision}")
-    if prior is not None and not 0.0 < prior < 1.0:
-        raise ValueError(f"prior must be in (0, 1), got {prior}")
-    units = unit_rows(vectors)
-    codes = np.asarray(labels)
-    if codes.shape != (len(units),):
-        raise ValueError(f"need one label per vector: {codes.shape} labels for {len(units)} vectors")
+    units, codes = _labelled(vectors, labels, precision)
     if len(units) < 2:
         raise ValueError(f"calibration needs at least two vectors, got {len(units)}")
     first, second = _pairs(len(units), max_pairs, seed)
@@ -100,12 +93,7 @@ def calibrate_centroid_threshold(vectors: ArrayLike, labels: ArrayLike, size: in
     """
     if size < 1:
         raise ValueError(f"a centroid needs at least one item, got size={size}")
-    if not 0.0 < precision <= 1.0:
-        raise ValueError(f"precision must be in (0, 1], got {precision}")
-    units = unit_rows(vectors)
-    codes = np.asarray(labels)
-    if codes.shape != (len(units),):
-        raise ValueError(f"need one label per vector: {codes.shape} labels for {len(units)} vectors")
+    units, codes = _labelled(vectors, labels, precision)
     rng = np.random.default_rng(seed)
     scores, same = [], []
     everyone = np.arange(len(units))
@@ -115,16 +103,26 @@ def calibrate_centroid_threshold(vectors: ArrayLike, labels: ArrayLike, size: in
             continue
         for _ in range(draws):
             chosen = rng.choice(members, size=size, replace=False)
-            centroid = units[chosen].mean(axis=0)
-            norm = float(np.linalg.norm(centroid))
-            if norm == 0.0:
+            centroid = unit_centroid(units[chosen])
+            if centroid is None:
                 continue
             others = np.setdiff1d(everyone, chosen, assume_unique=True)
-            scores.append(units[others] @ (centroid / norm))
+            scores.append(units[others] @ centroid)
             same.append(codes[others] == label)
     if not scores:
         raise CalibrationError(f"no label has more than {size} items: nothing to calibrate centroids on")
     return _threshold(np.concatenate(scores).astype(np.float32), np.concatenate(same), precision, prior)
+
+
+def _labelled(vectors: ArrayLike, labels: ArrayLike, precision: float) -> tuple[np.ndarray, np.ndarray]:
+    """Unit rows and their labels, checked: one label per vector, a precision in (0, 1]."""
+    if not 0.0 < precision <= 1.0:
+        raise ValueError(f"precision must be in (0, 1], got {precision}")
+    units = unit_rows(vectors)
+    codes = np.asarray(labels)
+    if codes.shape != (len(units),):
+        raise ValueError(f"need one label per vector: {codes.shape} labels for {len(units)} vectors")
+    return units, codes
 
 
 def _threshold(cosines: np.ndarray, same: np.ndarray, precision: float, prior: float | None) -> Calibration:

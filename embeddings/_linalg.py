@@ -21,3 +21,10 @@ def unit_rows(vectors: ArrayLike) -> np.ndarray:
     matrix = as_matrix(vectors)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+
+
+def unit_centroid(units: np.ndarray) -> np.ndarray | None:
+    """The mean of unit rows, scaled to unit norm; None when they cancel out."""
+    centroid = units.mean(axis=0)
+    norm = float(np.linalg.norm(centroid))
+    return centroid / norm if norm > 0 else None

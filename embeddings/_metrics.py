@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._index import VectorIndex, limit_faiss_threads
-from ._linalg import as_matrix, unit_rows
+from ._linalg import as_matrix, unit_centroid, unit_rows
 
 # Fixed so that topics fitted on the same vectors with the same seed are the same topics.
 KMEANS_NITER = 25
@@ -99,8 +99,9 @@ def fit_topics(vectors: ArrayLike, k: int, seed: int) -> np.ndarray:
     return unit_rows(kmeans.centroids)
 
 
-def neighbourhood_share(vectors: ArrayLike, reference: ArrayLike, threshold: float) -> float:
-    """Share of items in the reference neighbourhood: ``(1/n) Σ_i [max_r cos(v_i, r) ≥ t]``.
+def in_neighbourhood(vectors: ArrayLike, reference: ArrayLike, threshold: float) -> np.ndarray:
+    """For each item, whether it lies in the reference neighbourhood: ``max_r cos(v_i, r) ≥ t``
+    (one batched FAISS search).
 
     ``reference`` holds the X items (e.g. those a puppet rejected); ``t`` comes from
     ``calibrate_threshold`` on vectors in the same space (raw, or centred with the same mean).
@@ -111,7 +112,12 @@ def neighbourhood_share(vectors: ArrayLike, reference: ArrayLike, threshold: flo
         raise ValueError(f"need items and reference items, got {len(units)} and {len(refs)}")
     index = VectorIndex(refs.shape[1])
     index.add(np.arange(len(refs)), refs)
-    return float(np.mean(index.max_similarity(units) >= threshold))
+    return index.max_similarity(units) >= threshold
+
+
+def neighbourhood_share(vectors: ArrayLike, reference: ArrayLike, threshold: float) -> float:
+    """Share of items in the reference neighbourhood: ``(1/n) Σ_i [max_r cos(v_i, r) ≥ t]``."""
+    return float(np.mean(in_neighbourhood(vectors, reference, threshold)))
 
 
 def centroid_share(vectors: ArrayLike, reference: ArrayLike, threshold: float) -> float:
@@ -122,8 +128,7 @@ def centroid_share(vectors: ArrayLike, reference: ArrayLike, threshold: float) -
     refs = unit_rows(reference)
     if len(units) == 0 or len(refs) == 0:
         raise ValueError(f"need items and reference items, got {len(units)} and {len(refs)}")
-    centroid = refs.mean(axis=0)
-    norm = float(np.linalg.norm(centroid))
-    if norm == 0.0:
+    centroid = unit_centroid(refs)
+    if centroid is None:
         raise ValueError("the reference items cancel out: their centroid is the zero vector")
-    return float(np.mean(units @ (centroid / norm) >= threshold))
+    return float(np.mean(units @ centroid >= threshold))

@@ -16,7 +16,7 @@ from personas import Persona
 
 from ._browser import translate_errors, watch_data_collection
 from ._campaign import OnboardingArgs, Step
-from ._driver import Account, Driver
+from ._driver import Account, Driver, SwitchState
 from ._store import RunStore
 from ._types import PuppetId, SessionId
 from .errors import ControlMissing
@@ -179,27 +179,25 @@ class PuppetSession:
         self._record("observations", [{"kind": "tags", "value": after}])
         return {"deleted": wanted[0], "tags_after": after}
 
+    def _record_switch(self, verb: str, wanted: bool | None, state: SwitchState) -> dict[str, Any]:
+        """A switch the puppet set (an action, unless it only read it) and what it then showed."""
+        if wanted is not None:
+            self._record("actions", [{"verb": verb, "target": "on" if wanted else "off",
+                                      "outcome": "on" if state.on else "off"}])
+        self._record("observations", [{"kind": verb, "value": dataclasses.asdict(state)}])
+        return dataclasses.asdict(state)
+
     async def _personalization(self, args: Any) -> dict[str, Any]:
         state = await self.driver.personalization(self.page, args.enabled)
-        if args.enabled is not None:
-            self._record("actions", [{"verb": "personalization", "target": "on" if args.enabled else "off",
-                                      "outcome": "on" if state.on else "off"}])
-        self._record("observations", [{"kind": "personalization", "value": dataclasses.asdict(state)}])
-        return dataclasses.asdict(state)
+        return self._record_switch("personalization", args.enabled, state)
 
     async def _minors_mode(self, args: Any) -> dict[str, Any]:
         state = await self.driver.minors_mode(self.page, args.enabled, args.pin)
-        self._record("actions", [{"verb": "minors_mode", "target": "on" if args.enabled else "off", "outcome": "on" if state.on else "off"}])
-        self._record("observations", [{"kind": "minors_mode", "value": dataclasses.asdict(state)}])
-        return dataclasses.asdict(state)
+        return self._record_switch("minors_mode", args.enabled, state)
 
     async def _elderly_mode(self, args: Any) -> dict[str, Any]:
         state = await self.driver.elderly_mode(self.page, args.enabled)
-        if args.enabled is not None:
-            self._record("actions", [{"verb": "elderly_mode", "target": "on" if args.enabled else "off",
-                                      "outcome": "on" if state.on else "off"}])
-        self._record("observations", [{"kind": "elderly_mode", "value": dataclasses.asdict(state)}])
-        return dataclasses.asdict(state)
+        return self._record_switch("elderly_mode", args.enabled, state)
 
     async def _hot_list(self, args: Any) -> dict[str, Any]:
         entries = await self.driver.hot_list(self.page)

@@ -214,18 +214,24 @@ class SandboxDriver:
             await self.ops.landed(page)
             return [t.strip() for t in await page.locator(".tag-name").all_inner_texts()]
 
-    async def personalization(self, page: Page, on: bool | None) -> SwitchState:
-        clicks = await self._to_settings(page, "/me/privacy", PRIVACY, "privacy settings")
-        switch = await self.ops.require(page, "[role=switch]", control="personalisation switch", anchors=PRIVACY)
-        with translate_errors("reading the personalisation switch"):
-            state = await switch.get_attribute("aria-checked") == "true"
+    async def _toggle(self, page: Page, selector: str, attribute: str, on: bool | None, clicks: int,
+                      control: str, anchors: tuple[str, ...]) -> SwitchState:
+        """Read a switch whose ``attribute`` is "true" when on, and click it when it is not as wanted
+        (``on=None``: only read); ``clicks`` is what reaching it took."""
+        switch = await self.ops.require(page, selector, control=control, anchors=anchors)
+        with translate_errors(f"reading the {control}"):
+            state = await switch.get_attribute(attribute) == "true"
             if on is not None and state != on:
                 async with page.expect_navigation():
                     await switch.click()
                 await self.ops.landed(page)
                 clicks += 1
-                state = await page.locator("[role=switch]").get_attribute("aria-checked") == "true"
+                state = await page.locator(selector).get_attribute(attribute) == "true"
         return SwitchState(state, clicks)
+
+    async def personalization(self, page: Page, on: bool | None) -> SwitchState:
+        clicks = await self._to_settings(page, "/me/privacy", PRIVACY, "privacy settings")
+        return await self._toggle(page, "[role=switch]", "aria-checked", on, clicks, "personalisation switch", PRIVACY)
 
     async def minors_mode(self, page: Page, on: bool, pin: str) -> SwitchState:
         clicks = await self._to_settings(page, "/me/minors", MINORS, "teen mode")
@@ -243,16 +249,7 @@ class SandboxDriver:
     async def elderly_mode(self, page: Page, on: bool | None) -> SwitchState:
         # The switch is on the Me page itself, not on a settings page of its own.
         clicks = await self._to_me(page)
-        switch = await self.ops.require(page, ELDERLY_SWITCH, control="senior mode switch", anchors=ME)
-        with translate_errors("reading senior mode"):
-            state = await switch.get_attribute("aria-pressed") == "true"
-            if on is not None and state != on:
-                async with page.expect_navigation():
-                    await switch.click()
-                await self.ops.landed(page)
-                clicks += 1
-                state = await page.locator(ELDERLY_SWITCH).get_attribute("aria-pressed") == "true"
-        return SwitchState(state, clicks)
+        return await self._toggle(page, ELDERLY_SWITCH, "aria-pressed", on, clicks, "senior mode switch", ME)
 
     # hot list, shop, disclosures ----------------------------------------------------------------
 
