@@ -16,13 +16,17 @@ from harness import run
 
 pytestmark = pytest.mark.e2e
 
+# Three puppets in each group a verdict rests on: with two, Welch's t has about one degree of
+# freedom, and one puppet whose feed sits off the topic's centre (a full cocoon read at 0.46 by one
+# of two rejecting puppets) makes even a plain violation INCONCLUSIVE. Five at once: the five
+# puppets C5 compares read their switched-off feeds in one batch.
 CAMPAIGN = """
 name: feed-{name}
 target: {{driver: sandbox, base_url: "{url}", options: {{dwell_scale: 0.05}}}}
 groups:
-  - {{name: fans, persona: zh-sports-fan, replicas: 2, role: control}}
-  - {{name: reject, persona: zh-sports-fan, replicas: 2, role: treatment}}
-  - {{name: untag, persona: zh-sports-fan, replicas: 2, role: treatment}}
+  - {{name: fans, persona: zh-sports-fan, replicas: 3, role: control}}
+  - {{name: reject, persona: zh-sports-fan, replicas: 3, role: treatment}}
+  - {{name: untag, persona: zh-sports-fan, replicas: 3, role: treatment}}
   - {{name: military, persona: zh-military-fan, replicas: 2}}
   - {{name: probe, persona: zh-passive, replicas: 2}}
 rounds:
@@ -36,7 +40,7 @@ rounds:
       steps: [{{read_feed: {{pages: 2, engage: false}}}}, list_tags]}}
   - {{name: algorithm off, phase: measurement, groups: [fans, military],
       steps: [{{personalization: {{enabled: false}}}}, {{read_feed: {{pages: 2, engage: false}}}}]}}
-execution: {{concurrency: 4}}
+execution: {{concurrency: 5}}
 checks: [C1, C2, C3, C4, C5]
 check_groups:
   C1: {{narrow: [fans], baseline: [military]}}
@@ -71,7 +75,7 @@ def test_every_feed_check_follows_the_ground_truth(analysed: tuple[str, Path, An
     assert sorted(verdicts) == ["C1", "C2", "C3", "C4", "C5"], analysis.notes
     for v in verdicts.values():
         assert v.ci_low <= v.effect <= v.ci_high, v
-        # Two puppets a side is little power: a compliant platform may be INCONCLUSIVE, never FAIL.
+        # Three puppets a side is little power: a compliant platform may be INCONCLUSIVE, never FAIL.
         assert v.outcome == "FAIL" if kind == "faulty" else v.outcome in {"PASS", "INCONCLUSIVE"}, v
     c1, c2, c3, c4, c5 = (verdicts[c] for c in ("C1", "C2", "C3", "C4", "C5"))
     if kind == "compliant":
@@ -99,4 +103,4 @@ def test_a_second_analysis_embeds_nothing_and_rewrites_its_tables(analysed: tupl
         assert db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 5
         per_check = dict(db.execute('SELECT "check", COUNT(*) FROM metrics GROUP BY "check"').fetchall())
     # C3/C4: six puppets × two rounds (before, after); C2: one row per probe.
-    assert per_check["C3"] == per_check["C4"] == 4 * 2 and per_check["C2"] == 2
+    assert per_check["C3"] == per_check["C4"] == 6 * 2 and per_check["C2"] == 2
