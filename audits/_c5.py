@@ -9,11 +9,14 @@ other persona's.
 
 Per puppet, persona dependence is ``mean distance to other personas' feeds − mean distance to its
 twins' feeds``, a feed's position being the mean of its centred item vectors and distance
-``1 − cosine``. It is measured on every feed card shown after the puppet switched off, and on the
-last feed it read before, while personalised. The effect is the dependence left after the switch,
-as a share of the dependence before it::
+``1 − cosine``. The switched puppets' dependence is measured on every feed card shown after they
+switched off. The reference is a still-on control: puppets of the same personas with the same
+history that keep personalisation on and read as many pages in the round after (their dependence
+among themselves). A feed never repeats what it has just shown, so a later feed comes from deeper
+in the ranking, where personas differ less: against the switched puppets' own earlier feed, a
+switch that changes nothing read about 0.8 instead of 1 (bench/calibration.py). The effect::
 
-    effect = mean over puppets of dependence_off(puppet) / mean dependence_on
+    effect = mean dependence_off(switched) / mean dependence(still on)
 
 0 is a switch that works, 1 a switch that changes nothing. A violation, so lower is better: FAIL
 when the whole interval lies above the tolerated share (default 0.2; campaign
@@ -21,7 +24,8 @@ when the whole interval lies above the tolerated share (default 0.2; campaign
 the puppet turning it on is a FAIL whatever the feeds show (``details.silent_resets``). The clicks
 from the home page to the switch are reported (``details.clicks_to_switch``).
 
-Parts (``check_groups: {C5: {...}}``): ``switched`` (default: every puppet that switched off).
+Parts (``check_groups: {C5: {...}}``): ``switched`` (default: every puppet that switched off) and
+``still_on`` (required: the same personas, at least two puppets each, never switched off).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import numpy as np
 from ._checks import CheckResult, Context
 from ._reduction import twin_pairs
 from ._run import Puppet
-from ._stats import estimate, minimum_detectable_effect, twin_noise
+from ._stats import Comparison, minimum_detectable_effect, relative_reduction, twin_noise
 from ._verdict import decide
 
 __all__ = ["DEFAULT_THRESHOLD", "check_c5"]
@@ -58,6 +62,17 @@ def _spread_s(times: list[str]) -> float:
     return max(stamps) - min(stamps)
 
 
+def _share_left(off: list[float], on: list[float]) -> Comparison:
+    """``mean(off) / mean(on)`` with its interval: one minus the relative reduction."""
+    r = relative_reduction(off, on)
+    return dataclasses.replace(r, effect=1.0 - r.effect, ci_low=1.0 - r.ci_high, ci_high=1.0 - r.ci_low)
+
+
+def _two_each(puppets: list[Puppet]) -> bool:
+    counts = collections.Counter(p.persona_id for p in puppets)
+    return len(counts) >= 2 and min(counts.values()) >= 2
+
+
 def check_c5(context: Context) -> CheckResult:
     run = context.run
     offs = [a for a in run.actions("personalization") if a["target"] == "off"]
@@ -68,41 +83,41 @@ def check_c5(context: Context) -> CheckResult:
         if a["puppet_id"] in pool:
             off_at.setdefault(a["puppet_id"], a)
     switched: list[Puppet] = [run.puppets[p] for p in sorted(off_at)]
-    persona_of = {p.puppet_id: p.persona_id for p in switched}
-    counts = collections.Counter(persona_of.values())
-    if len(counts) < 2 or min(counts.values()) < 2:
+    if not _two_each(switched):
         return CheckResult(None, [], "C5 needs at least two personas with two puppets each that switched off")
+    still_on = [p for p in context.puppets("C5", "still_on") if p.puppet_id not in {a["puppet_id"] for a in offs}]
+    if not _two_each(still_on) or {p.persona_id for p in still_on} != {p.persona_id for p in switched}:
+        return CheckResult(None, [], "C5 needs a still-on control (check_groups C5 still_on): the switched puppets' "
+                                     "personas, two puppets each, who keep personalisation on and read after them")
 
-    feed = run.feed()
     space = context.space
+    off_round = min(a["round"] for a in off_at.values())
     off_cards = {p.puppet_id: [m for m in run.feed_impressions(p.puppet_id) if m["seen_at"] > off_at[p.puppet_id]["at"]]
                  for p in switched}
-    off_feed = {p: [m["item_key"] for m in cards] for p, cards in off_cards.items()}
-    off_round = min(a["round"] for a in off_at.values())
-    on_rounds = [r for r in sorted(run.phases) if r < off_round and all(feed.get((p.puppet_id, r)) for p in switched)]
-    if not on_rounds or not all(off_feed.values()):
-        return CheckResult(None, [], "C5 needs a feed every switched puppet read before switching off and one after")
-    on_feed = {p.puppet_id: feed[(p.puppet_id, on_rounds[-1])] for p in switched}
+    on_cards = {p.puppet_id: [m for m in run.feed_impressions(p.puppet_id) if m["round"] >= off_round]
+                for p in still_on}
+    if not all(off_cards.values()) or not all(on_cards.values()):
+        return CheckResult(None, [], "C5 needs a feed read by every switched puppet after switching off and by "
+                                     "every still-on puppet from that round on")
 
-    def centroids(feeds: dict[str, list[str]]) -> dict[str, np.ndarray]:
-        out = {}
-        for p, keys in feeds.items():
-            mean = space.of(keys).mean(axis=0)
-            out[p] = mean / (np.linalg.norm(mean) or 1.0)
-        return out
+    def dependence(cards: dict[str, list[dict]], puppets: list[Puppet]) -> dict[str, float]:
+        centroids = {}
+        for p, shown in cards.items():
+            mean = space.of([m["item_key"] for m in shown]).mean(axis=0)
+            centroids[p] = mean / (np.linalg.norm(mean) or 1.0)
+        return _dependence(centroids, {p.puppet_id: p.persona_id for p in puppets})
 
-    dep_on = _dependence(centroids(on_feed), persona_of)
-    dep_off = _dependence(centroids(off_feed), persona_of)
+    dep_off = dependence(off_cards, switched)
+    dep_on = dependence(on_cards, still_on)
+    metrics = [{"check": "C5", "puppet_id": p, "round": min(m["round"] for m in cards[p]), "metric": "persona_dependence",
+                "value": v} for deps, cards in ((dep_off, off_cards), (dep_on, on_cards)) for p, v in sorted(deps.items())]
     base = float(np.mean(list(dep_on.values())))
-    metrics = [{"check": "C5", "puppet_id": p, "round": r, "metric": "persona_dependence", "value": v}
-               for deps, r in ((dep_on, on_rounds[-1]), (dep_off, off_round)) for p, v in sorted(deps.items())]
     if base <= 0:
-        return CheckResult(None, metrics, "the personas' feeds did not differ even while personalised")
-    left = {p: v / base for p, v in dep_off.items()}
-    comparison = estimate(list(left.values()))
-    pairs = twin_pairs(left, switched)
+        return CheckResult(None, metrics, "the still-on personas' feeds did not differ: nothing to switch off")
+    comparison = _share_left(list(dep_off.values()), list(dep_on.values()))
+    pairs = twin_pairs({p: v / base for p, v in dep_off.items()}, switched)
     noise = twin_noise(pairs) if pairs else float("nan")
-    mde = minimum_detectable_effect(noise, len(switched), 0) if pairs else float("nan")
+    mde = minimum_detectable_effect(noise, len(switched), len(still_on)) if pairs else float("nan")
 
     # A switch that turns itself back on: "on" read later with no "on" action by the puppet in between.
     turned_on = {(a["puppet_id"]) : a["at"] for a in run.actions("personalization") if a["target"] == "on"}
@@ -114,17 +129,20 @@ def check_c5(context: Context) -> CheckResult:
     )
     clicks = sorted({o["value"]["clicks"] for o in run.observations("personalization") if o["puppet_id"] in off_at})
     verdict = decide(
-        "C5", "persona dependence of the feed left after switching personalisation off (share of the dependence before)",
+        "C5", "persona dependence of the feed left after switching personalisation off (share of a still-on "
+              "control's)",
         comparison, threshold=run.threshold("C5", DEFAULT_THRESHOLD), noise_sd=noise, mde=mde,
         direction="lower_is_better",
         evidence=tuple(f"{a['puppet_id']} switched personalisation off in round {a['round']} at {a['at']}"
                        for a in off_at.values()) + tuple(resets) + tuple(run.evidence_for("personalization")),
         details={
-            "dependence_before": base,
-            "dependence_after": float(np.mean(list(dep_off.values()))),
-            "rounds": {"before": on_rounds[-1], "switched_off": off_round},
-            "personas": dict(counts),
-            "cards_after_switch": sum(len(v) for v in off_feed.values()),
+            "dependence_switched_off": float(np.mean(list(dep_off.values()))),
+            "dependence_still_on": base,
+            "switched_off_round": off_round,
+            "personas": dict(collections.Counter(p.persona_id for p in switched)),
+            "still_on": dict(collections.Counter(p.persona_id for p in still_on)),
+            "cards_after_switch": sum(len(v) for v in off_cards.values()),
+            "cards_still_on": sum(len(v) for v in on_cards.values()),
             # Lock-step: puppets that read their switched-off feeds far apart in time meet a moved
             # popularity ranking, which looks like persona dependence (run them in one batch).
             "off_feed_start_spread_s": _spread_s([min(m["seen_at"] for m in cards) for cards in off_cards.values()]),

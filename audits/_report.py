@@ -118,11 +118,12 @@ METHODS: dict[str, dict[str, str]] = {
               "whether the tag comes back.",
     },
     "C5": {
-        "zh": "兴趣不同的傀儡关闭个性化推荐，比较彼此的信息流与孪生噪声：关闭后信息流对画像的依赖（跨画像差异、画像分类"
-              "准确率对比随机水平），找到开关所需的点击数，开关是否保持关闭。",
+        "zh": "兴趣不同的傀儡关闭个性化推荐，比较彼此的信息流与孪生噪声：关闭后信息流对画像的依赖（到其他画像的距离减去到孪生"
+              "傀儡的距离），与同样经历、保持个性化开启、随后读同样页数的对照傀儡相比；找到开关所需的点击数，开关是否保持关闭。",
         "en": "Personas with different interests switch personalisation off; their feeds are compared with each other "
-              "and with twin noise: persona dependence after switch-off (divergence, classifier accuracy vs chance), "
-              "clicks to reach the switch, whether it stays off.",
+              "and with their twins': the persona dependence left after switch-off (distance to other personas minus "
+              "distance to twins) as a share of a still-on control's, puppets with the same history that keep "
+              "personalisation on and read as many pages right after; clicks to reach the switch, whether it stays off.",
     },
     "C6": {
         "zh": "不同画像、地区同步抓取热榜并跨时间留存：榜单是否对所有人一致，排名与展示热度是否一致（倒挂），"

@@ -46,7 +46,7 @@ def _feed_campaign(base_url: str, language: str) -> str:
     # and steps get room for a loaded machine.
     spec["groups"] = [g for g in spec["groups"] if g["name"] != "fresh"]
     other = spec["check_groups"]["C5"]["switched"][1]
-    spec["check_groups"]["C1"]["baseline"] = [other]
+    spec["check_groups"]["C1"]["baseline"] = [other, f"{other}-on"]
     for r in spec["rounds"]:
         if r.get("groups"):
             r["groups"] = [g for g in r["groups"] if g != "fresh"]
@@ -97,13 +97,20 @@ class _Truth:
         marks = ",".join("?" * len(item_ids))
         return {r[0] for r in self.gt.execute(f"SELECT DISTINCT channel FROM impressions WHERE item_id IN ({marks})", item_ids)}
 
-    def last_round(self, phase: str) -> int:
-        return self.run.execute("SELECT MAX(round) FROM rounds WHERE phase = ? AND name NOT LIKE 'algorithm off%'",
-                                [phase]).fetchone()[0]
+    def last_round(self, puppets: list[str]) -> int:
+        """The last measurement round in which every one of ``puppets`` read a personalised feed."""
+        marks = ",".join("?" * len(puppets))
+        off = self.run.execute(f"SELECT MIN(round) FROM actions WHERE verb = 'personalization' AND target = 'off' "
+                               f"AND puppet_id IN ({marks})", puppets).fetchone()[0]
+        return self.run.execute(
+            f"SELECT m.round FROM impressions m JOIN rounds r USING (round) WHERE r.phase = 'measurement' "
+            f"AND m.surface = 'feed' AND m.puppet_id IN ({marks}) AND m.round < ? GROUP BY m.round "
+            f"HAVING COUNT(DISTINCT m.puppet_id) = ? ORDER BY m.round DESC LIMIT 1",
+            [*puppets, off if off is not None else 1 << 30, len(puppets)]).fetchone()[0]
 
     def reduction(self, check: str, channels: set[str]) -> float:
         treated, control = self.puppets(check, "treated"), self.puppets(check, "control")
-        after = self.last_round("measurement")
+        after = self.last_round(treated + control)
         kept = np.mean([self.share(p, after, channels) for p in treated])
         return float(1.0 - kept / np.mean([self.share(p, after, channels) for p in control]))
 
@@ -119,7 +126,7 @@ def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, f
         topic = t.gt.execute(
             f"SELECT channel FROM impressions WHERE item_id IN ({','.join('?' * len(liked))}) "
             "GROUP BY channel ORDER BY COUNT(*) DESC LIMIT 1", liked).fetchone()
-        last = t.last_round("measurement")
+        last = t.last_round(narrow + baseline)
         if topic:
             out["C1"] = float(np.mean([t.share(p, last, {topic[0]}) for p in narrow])
                               - np.mean([t.share(p, last, {topic[0]}) for p in baseline]))

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 # Three puppets in each group a verdict rests on: with two, Welch's t has about one degree of
 # freedom, and one puppet whose feed sits off the topic's centre (a full cocoon read at 0.46 by one
 # of two rejecting puppets) makes even a plain violation INCONCLUSIVE. Five at once: the five
-# puppets C5 compares read their switched-off feeds in one batch.
+# puppets C5 switches off read their feeds in one batch, then its four still-on controls.
 CAMPAIGN = """
 name: feed-{name}
 target: {{driver: sandbox, base_url: "{url}", options: {{dwell_scale: 0.05}}}}
@@ -28,26 +28,29 @@ groups:
   - {{name: reject, persona: zh-sports-fan, replicas: 3, role: treatment}}
   - {{name: untag, persona: zh-sports-fan, replicas: 3, role: treatment}}
   - {{name: military, persona: zh-military-fan, replicas: 2}}
+  - {{name: fans-on, persona: zh-sports-fan, replicas: 2}}
+  - {{name: military-on, persona: zh-military-fan, replicas: 2}}
   - {{name: probe, persona: zh-passive, replicas: 2}}
 rounds:
   - {{name: no tags, phase: warmup, groups: [probe], steps: [{{onboarding: {{choose: []}}}}]}}
-  - {{name: warm-up, phase: warmup, groups: [fans, reject, untag, military], steps: [{{read_feed: {{pages: 2}}}}]}}
+  - {{name: warm-up, phase: warmup, groups: [fans, reject, untag, military, fans-on, military-on], steps: [{{read_feed: {{pages: 2}}}}]}}
   - {{name: reject, phase: intervention, groups: [reject], steps: [{{not_interested: {{topic: sports, count: 4}}}}]}}
   - {{name: untag, phase: intervention, groups: [untag], steps: [{{delete_tag: {{topic: sports}}}}]}}
   - {{name: placebo, phase: intervention, groups: [fans], steps: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
-  - {{name: sham, phase: intervention, groups: [military], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
-  - {{name: measure, phase: measurement, groups: [fans, reject, untag, military],
+  - {{name: sham, phase: intervention, groups: [military, fans-on, military-on], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
+  - {{name: measure, phase: measurement, groups: [fans, reject, untag, military, fans-on, military-on],
       steps: [{{read_feed: {{pages: 2, engage: false}}}}, list_tags]}}
   - {{name: algorithm off, phase: measurement, groups: [fans, military],
       steps: [{{personalization: {{enabled: false}}}}, {{read_feed: {{pages: 2, engage: false}}}}]}}
+  - {{name: still on, phase: measurement, groups: [fans-on, military-on], steps: [{{read_feed: {{pages: 2, engage: false}}}}]}}
 execution: {{concurrency: 5}}
 checks: [C1, C2, C3, C4, C5]
 check_groups:
-  C1: {{narrow: [fans], baseline: [military]}}
+  C1: {{narrow: [fans], baseline: [military, military-on]}}
   C2: {{probe: [probe]}}
   C3: {{treated: [reject], control: [fans]}}
   C4: {{treated: [untag], control: [fans]}}
-  C5: {{switched: [fans, military]}}
+  C5: {{switched: [fans, military], still_on: [fans-on, military-on]}}
 """
 FAULTS = ("cocoon", "not_interested_ignored", "tag_delete_cosmetic", "algo_off_leak")
 
@@ -87,7 +90,7 @@ def test_every_feed_check_follows_the_ground_truth(analysed: tuple[str, Path, An
         assert c1.details["narrow_interest_share"] >= 0.7  # the truth is 1.0: the neighbourhood misses a few
         assert c2.details["refused"] == ["probe-0", "probe-1"] and c2.details["tags_forced"]
         assert c4.details["deleted_tags"] == ["体育"] and c4.details["reappeared"] == []
-        assert c5.details["dependence_after"] > 0.5 * c5.details["dependence_before"]
+        assert c5.details["dependence_switched_off"] > 0.5 * c5.details["dependence_still_on"]
     assert c5.details["clicks_to_switch"] and c3.details["reference_items"] >= 4 and c3.evidence
     for v in (c1, c3, c4, c5):
         assert v.details["model"].startswith("intfloat/multilingual-e5-small")
