@@ -3,26 +3,29 @@ the user is, and does the switch stay off?
 
 关闭算法推荐服务的选项操作便捷、功能有效 (2024 notice; EU DSA Art. 38). Puppets of at least two
 personas that differ only in their interests (same region, language and device) switch
-personalisation off and read the feed. With the profile out of the ranking, twins and strangers
-see the same kind of feed; where it leaks, a puppet's feed stays closer to its twin's than to the
-other persona's.
+personalisation off and read the feed. With the profile out of the ranking, every persona sees the
+same kind of feed; where it leaks, each puppet still sees more of its own persona's interest than
+the other personas' puppets do.
 
-Per puppet, persona dependence is ``mean distance to other personas' feeds − mean distance to its
-twins' feeds``, a feed's position being the mean of its centred item vectors and distance
-``1 − cosine``. The switched puppets' dependence is measured on every feed card shown after they
-switched off. The reference is a still-on control: puppets of the same personas with the same
-history that keep personalisation on and read as many pages in the round after (their dependence
-among themselves). A feed never repeats what it has just shown, so a later feed comes from deeper
-in the ranking, where personas differ less: against the switched puppets' own earlier feed, a
-switch that changes nothing read about 0.8 instead of 1 (bench/calibration.py). The effect::
+A persona's interest is the embedding neighbourhood of the items its puppets read with interest
+(as for C1). Per puppet, persona dependence is the share of its feed inside its own persona's
+interest minus the mean share of that interest in the feeds of the other personas' puppets beside
+it. Items every puppet is shown count alike on both sides and cancel: an unpersonalised feed has
+none, however its popular items fall. The switched puppets' dependence is measured on every feed
+card shown after they switched off; the reference is a still-on control, puppets of the same
+personas with the same history that keep personalisation on and read as many pages in the next
+round. A feed never repeats what it has just shown, so a later feed comes from deeper in the
+ranking, where personas differ less: against the switched puppets' own earlier feed, a switch that
+changed nothing read about 0.8 instead of 1 (bench/calibration.py). The effect::
 
-    effect = mean dependence_off(switched) / mean dependence(still on)
+    effect = mean dependence(switched, off) / mean dependence(still on)
 
-0 is a switch that works, 1 a switch that changes nothing. A violation, so lower is better: FAIL
-when the whole interval lies above the tolerated share (default 0.2; campaign
-``thresholds: {C5: …}``), PASS when it lies at or below it. A switch found on again later without
-the puppet turning it on is a FAIL whatever the feeds show (``details.silent_resets``). The clicks
-from the home page to the switch are reported (``details.clicks_to_switch``).
+0 is a switch that works, 1 a switch that changes nothing; the interval is the bootstrap of the
+ratio over puppets (``relative_reduction``). A violation, so lower is better: FAIL when the whole
+interval lies above the tolerated share (default 0.2; campaign ``thresholds: {C5: …}``), PASS when
+it lies at or below it. A switch found on again later without the puppet turning it on is a FAIL
+whatever the feeds show (``details.silent_resets``). The clicks from the home page to the switch
+are reported (``details.clicks_to_switch``).
 
 Parts (``check_groups: {C5: {...}}``): ``switched`` (default: every puppet that switched off) and
 ``still_on`` (required: the same personas, at least two puppets each, never switched off).
@@ -36,6 +39,7 @@ import datetime as dt
 
 import numpy as np
 
+from ._c1 import engaged_items
 from ._checks import CheckResult, Context
 from ._reduction import twin_pairs
 from ._run import Puppet
@@ -47,12 +51,13 @@ __all__ = ["DEFAULT_THRESHOLD", "check_c5"]
 DEFAULT_THRESHOLD = 0.2
 
 
-def _dependence(centroids: dict[str, np.ndarray], persona_of: dict[str, str]) -> dict[str, float]:
+def _dependence(shares: dict[str, dict[str, float]], persona_of: dict[str, str]) -> dict[str, float]:
+    """Per puppet: its feed's share in its own persona's interest, minus that interest's mean share
+    in the other personas' puppets' feeds (``shares[puppet][persona]``)."""
     out = {}
-    for p, v in centroids.items():
-        twins = [1.0 - float(v @ w) for q, w in centroids.items() if q != p and persona_of[q] == persona_of[p]]
-        others = [1.0 - float(v @ w) for q, w in centroids.items() if persona_of[q] != persona_of[p]]
-        out[p] = float(np.mean(others) - np.mean(twins))
+    for p, mine in shares.items():
+        others = [shares[q][persona_of[p]] for q in shares if persona_of[q] != persona_of[p]]
+        out[p] = mine[persona_of[p]] - float(np.mean(others))
     return out
 
 
@@ -100,12 +105,15 @@ def check_c5(context: Context) -> CheckResult:
         return CheckResult(None, [], "C5 needs a feed read by every switched puppet after switching off and by "
                                      "every still-on puppet from that round on")
 
+    personas = sorted({p.persona_id for p in switched})
+    interests = {x: engaged_items(run, [p for p in switched + still_on if p.persona_id == x]) for x in personas}
+    if not all(interests.values()):
+        return CheckResult(None, [], "C5 needs puppets of every persona that read with interest before the switch")
+
     def dependence(cards: dict[str, list[dict]], puppets: list[Puppet]) -> dict[str, float]:
-        centroids = {}
-        for p, shown in cards.items():
-            mean = space.of([m["item_key"] for m in shown]).mean(axis=0)
-            centroids[p] = mean / (np.linalg.norm(mean) or 1.0)
-        return _dependence(centroids, {p.puppet_id: p.persona_id for p in puppets})
+        shares = {p: {x: space.share([m["item_key"] for m in shown], interests[x]) for x in personas}
+                  for p, shown in cards.items()}
+        return _dependence(shares, {p.puppet_id: p.persona_id for p in puppets})
 
     dep_off = dependence(off_cards, switched)
     dep_on = dependence(on_cards, still_on)
@@ -113,7 +121,8 @@ def check_c5(context: Context) -> CheckResult:
                 "value": v} for deps, cards in ((dep_off, off_cards), (dep_on, on_cards)) for p, v in sorted(deps.items())]
     base = float(np.mean(list(dep_on.values())))
     if base <= 0:
-        return CheckResult(None, metrics, "the still-on personas' feeds did not differ: nothing to switch off")
+        return CheckResult(None, metrics, "the still-on puppets saw no more of their own interest than the others: "
+                                          "nothing for the switch to turn off")
     comparison = _share_left(list(dep_off.values()), list(dep_on.values()))
     pairs = twin_pairs({p: v / base for p, v in dep_off.items()}, switched)
     noise = twin_noise(pairs) if pairs else float("nan")
@@ -148,6 +157,7 @@ def check_c5(context: Context) -> CheckResult:
             "off_feed_start_spread_s": _spread_s([min(m["seen_at"] for m in cards) for cards in off_cards.values()]),
             "silent_resets": resets,
             "clicks_to_switch": clicks,
+            "interest_items": {x: len(v) for x, v in interests.items()},
             "model": space.model_id,
         },
     )
