@@ -232,7 +232,11 @@ def main() -> None:
             futures = [pool.submit(_run_cell_in_process, args.out, s.name, lang, float(level), seed)
                        for s, lang, level, seed in todo]
             for k, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                print(f"[{k}/{len(todo)}] {future.result()}", flush=True)
+                try:
+                    print(f"[{k}/{len(todo)}] {future.result()}", flush=True)
+                except Exception as error:  # noqa: BLE001 - one cell's failure must not hide the others'
+                    # e.g. a campaign aborted after sessions failed in a row on an overloaded machine
+                    print(f"[{k}/{len(todo)}] a cell failed: {error!r}; run the bench again to resume it", flush=True)
     print(table(db))
 
 
