@@ -32,6 +32,7 @@ import shutil
 import sqlite3
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -91,14 +92,14 @@ def run_cell(db: sqlite3.Connection, out: Path, scenario: Scenario, language: st
     previous = sorted(runs_root.glob("*/run.sqlite")) if runs_root.exists() else []
     flags = ["--seed", str(seed), *_corpus_flags(scenario, language), *scenario.flags(strength)]
     started = time.monotonic()
-    port = free_port()
     if previous:
-        # Interrupted earlier: the same sandbox data, the same run, continued.
-        proc = start_sandbox(data_dir, port, *flags, fresh=False)
+        # Interrupted earlier: the same sandbox data on the same port (the stored campaign names it,
+        # and resume refuses a campaign that no longer matches its hash), the same run, continued.
         run_dir = previous[-1].parent
-        _retarget(run_dir, f"http://127.0.0.1:{port}")
+        proc = start_sandbox(data_dir, _port_of(run_dir), *flags, fresh=False)
         resume(run_dir)
     else:
+        port = free_port()
         proc = start_sandbox(data_dir, port, *flags)
         campaign = cell / "campaign.yaml"
         campaign.parent.mkdir(parents=True, exist_ok=True)
@@ -164,12 +165,9 @@ def _parts(verdict) -> list[dict]:
             for part in (verdict.details or {}).get("by_attribute", [])]
 
 
-def _retarget(run_dir: Path, url: str) -> None:
-    """A resumed cell's sandbox listens on a new port: point the stored campaign at it."""
+def _port_of(run_dir: Path) -> int:
     with sqlite3.connect(run_dir / "run.sqlite") as db:
-        text = db.execute("SELECT campaign_yaml FROM runs").fetchone()[0]
-        old = db.execute("SELECT target_url FROM runs").fetchone()[0]
-        db.execute("UPDATE runs SET campaign_yaml = ?, target_url = ?", [text.replace(old, url), url])
+        return int(urllib.parse.urlsplit(db.execute("SELECT target_url FROM runs").fetchone()[0]).port)
 
 
 def table(db: sqlite3.Connection) -> str:
