@@ -185,7 +185,9 @@ def table(db: sqlite3.Connection) -> str:
         counts = {o: sum(c[0] == o for c in cells) for o in ("PASS", "INCONCLUSIVE", "FAIL")}
         effects = [c[1] for c in cells if c[1] is not None]
         truths = [c[4] for c in cells if c[4] is not None and not math.isnan(c[4])]
-        covered = [c[2] <= c[4] <= c[3] for c in cells if c[1] is not None and c[4] is not None and not math.isnan(c[4])]
+        # Within floating-point noise: a price gap measured as 3.000000000000002% covers a planted 3%.
+        covered = [c[2] - 1e-9 <= c[4] <= c[3] + 1e-9 for c in cells
+                   if c[1] is not None and c[4] is not None and not math.isnan(c[4])]
         lines.append(f"| {check} | {fault} | {CORPORA.get(language, language)} | {strength:g} | {len(cells)} | "
                      f"{counts['PASS']} | {counts['INCONCLUSIVE']} | {counts['FAIL']} | "
                      f"{np.mean(effects) if effects else float('nan'):.3f} | "
