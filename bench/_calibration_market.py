@@ -92,14 +92,12 @@ def _c7_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
     the price its puppets are compared with; ``C7``: the largest of them (what the verdict is on)."""
     with _truth_db(path) as db:
         table = _faults(db).get("price_discrimination", {})
-    # Rounded: 100 × (1.15 − 1) is 14.999999999999991 in floating point, and a measured gap of
-    # exactly 15% would not "cover" it.
     def planted(attribute: str, value: str) -> float:
-        return round(100.0 * (float(table.get(attribute, {}).get(value, 1.0)) - 1.0), 9)
+        return 100.0 * (float(table.get(attribute, {}).get(value, 1.0)) - 1.0)
     out = {
         "C7:age_band=45-54": planted("age_band", "45-54"), "C7:occupation=finance": planted("occupation", "finance"),
         "C7:device=ios": planted("device", "ios"), "C7:device=android": planted("device", "android"),
-        "C7:returning=yes": round(100.0 * (float(table.get("returning", 1.0)) - 1.0), 9),
+        "C7:returning=yes": 100.0 * (float(table.get("returning", 1.0)) - 1.0),
         # high spenders are compared with returning customers: both have bought, only spending differs
         "C7:spending=high": planted("spending", "high"),
     }
