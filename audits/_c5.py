@@ -43,7 +43,12 @@ from ._c1 import engaged_items
 from ._checks import CheckResult, Context
 from ._reduction import twin_pairs
 from ._run import Puppet
-from ._stats import Comparison, minimum_detectable_effect, relative_reduction, twin_noise
+from ._stats import (
+    Comparison,
+    minimum_detectable_effect,
+    relative_reduction,
+    twin_noise,
+)
 from ._verdict import decide
 
 __all__ = ["DEFAULT_THRESHOLD", "check_c5"]
@@ -110,13 +115,13 @@ def check_c5(context: Context) -> CheckResult:
     if not all(interests.values()):
         return CheckResult(None, [], "C5 needs puppets of every persona that read with interest before the switch")
 
-    def dependence(cards: dict[str, list[dict]], puppets: list[Puppet]) -> dict[str, float]:
-        shares = {p: {x: space.share([m["item_key"] for m in shown], interests[x]) for x in personas}
-                  for p, shown in cards.items()}
-        return _dependence(shares, {p.puppet_id: p.persona_id for p in puppets})
-
-    dep_off = dependence(off_cards, switched)
-    dep_on = dependence(on_cards, still_on)
+    # One neighbourhood search per persona over every card of both groups, split per puppet after.
+    shown = [(p, m["item_key"]) for cards in (off_cards, on_cards) for p, ms in cards.items() for m in ms]
+    inside = {x: space.inside([k for _, k in shown], interests[x]) for x in personas}
+    owners = np.array([p for p, _ in shown])
+    shares = {p: {x: float(inside[x][owners == p].mean()) for x in personas} for p in (*off_cards, *on_cards)}
+    dep_off = _dependence({p: shares[p] for p in off_cards}, {p.puppet_id: p.persona_id for p in switched})
+    dep_on = _dependence({p: shares[p] for p in on_cards}, {p.puppet_id: p.persona_id for p in still_on})
     metrics = [{"check": "C5", "puppet_id": p, "round": min(m["round"] for m in cards[p]), "metric": "persona_dependence",
                 "value": v} for deps, cards in ((dep_off, off_cards), (dep_on, on_cards)) for p, v in sorted(deps.items())]
     base = float(np.mean(list(dep_on.values())))

@@ -100,13 +100,12 @@ class _Truth:
     def last_round(self, puppets: list[str]) -> int:
         """The last measurement round in which every one of ``puppets`` read a personalised feed."""
         marks = ",".join("?" * len(puppets))
-        off = self.run.execute(f"SELECT MIN(round) FROM actions WHERE verb = 'personalization' AND target = 'off' "
-                               f"AND puppet_id IN ({marks})", puppets).fetchone()[0]
         return self.run.execute(
             f"SELECT m.round FROM impressions m JOIN rounds r USING (round) WHERE r.phase = 'measurement' "
-            f"AND m.surface = 'feed' AND m.puppet_id IN ({marks}) AND m.round < ? GROUP BY m.round "
-            f"HAVING COUNT(DISTINCT m.puppet_id) = ? ORDER BY m.round DESC LIMIT 1",
-            [*puppets, off if off is not None else 1 << 30, len(puppets)]).fetchone()[0]
+            f"AND m.surface = 'feed' AND m.puppet_id IN ({marks}) AND m.round < COALESCE((SELECT MIN(round) "
+            f"FROM actions WHERE verb = 'personalization' AND target = 'off' AND puppet_id IN ({marks})), m.round + 1) "
+            f"GROUP BY m.round HAVING COUNT(DISTINCT m.puppet_id) = ? ORDER BY m.round DESC LIMIT 1",
+            [*puppets, *puppets, len(puppets)]).fetchone()[0]
 
     def reduction(self, check: str, channels: set[str]) -> float:
         treated, control = self.puppets(check, "treated"), self.puppets(check, "control")
