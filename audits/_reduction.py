@@ -7,7 +7,9 @@ treated puppets' exposure as a share of the control puppets', taken from one::
 
     effect = 1 − mean(treated exposure after) / mean(control exposure after)
 
-so 0.6 means the control removed 60% of the exposure the untreated puppets kept. Treated and
+so 0.6 means the control removed 60% of the exposure the untreated puppets kept. Each exposure is
+a share of the puppet's feed cards, and the interval is told how many: three treated puppets that
+all happened to see none of the topic do not make the reduction exactly 1. Treated and
 control are replicas of one persona, so the control's exposure is what the treated puppets would
 have had; a difference with the exposure before the intervention would only add that round's
 noise (item-level noise in one round is nearly independent of the next). The round before is
@@ -29,7 +31,12 @@ import numpy as np
 
 from ._checks import CheckResult, Context
 from ._run import Puppet
-from ._stats import minimum_detectable_effect, relative_reduction, twin_noise
+from ._stats import (
+    Comparison,
+    minimum_detectable_effect,
+    relative_reduction,
+    twin_noise,
+)
 from ._verdict import decide
 
 __all__ = ["Reduction", "measure_reduction", "twin_pairs"]
@@ -95,8 +102,15 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
     base = float(np.mean(of(control, late)))
     if base <= 0:
         return CheckResult(None, metrics, f"the control puppets saw nothing of the topic after {check}'s intervention")
-    comparison = relative_reduction(of(treated, late), of(control, late))
-    right_after = relative_reduction(of(treated, early), of(control, early)) if np.mean(of(control, early)) > 0 else None
+    def cards(group: list[Puppet], round_index: int) -> list[int]:
+        return [len(feed[(p.puppet_id, round_index)]) for p in group]
+
+    def reduction(round_index: int) -> Comparison:
+        return relative_reduction(of(treated, round_index), of(control, round_index),
+                                  cards=(cards(treated, round_index), cards(control, round_index)))
+
+    comparison = reduction(late)
+    right_after = reduction(early) if np.mean(of(control, early)) > 0 else None
     # Twin noise in the effect's units: one puppet's exposure as a share of the control's mean.
     relative = {p.puppet_id: exposure[(p.puppet_id, late)] / base for p in treated + control}
     pairs = twin_pairs(relative, treated) + twin_pairs(relative, control)

@@ -91,10 +91,21 @@ def _interval(effect: float, draws: np.ndarray, confidence: float, df: float) ->
 
 def _welch_df(t: np.ndarray, c: np.ndarray) -> float:
     """Welch–Satterthwaite degrees of freedom of a difference of two means (inf when both groups are constant)."""
-    vt = t.var(ddof=1) / len(t) if len(t) > 1 else 0.0
-    vc = c.var(ddof=1) / len(c) if len(c) > 1 else 0.0
-    parts = (vt**2 / (len(t) - 1) if len(t) > 1 else 0.0) + (vc**2 / (len(c) - 1) if len(c) > 1 else 0.0)
-    return (vt + vc) ** 2 / parts if parts > 0 else math.inf
+    return _satterthwaite([_mean_variance(t), _mean_variance(c)])
+
+
+def _mean_variance(values: np.ndarray) -> tuple[float, float]:
+    """The estimated variance of a group's mean, and its degrees of freedom."""
+    n = len(values)
+    return (values.var(ddof=1) / n, n - 1.0) if n > 1 else (0.0, math.inf)
+
+
+def _satterthwaite(parts: list[tuple[float, float]]) -> float:
+    """Degrees of freedom of a sum of independent variance estimates (variance, degrees of freedom);
+    a variance known exactly has infinite degrees of freedom and adds none of t's widening."""
+    total = sum(v for v, _ in parts)
+    spread = sum(v**2 / df for v, df in parts if math.isfinite(df))
+    return total**2 / spread if spread > 0 else math.inf
 
 
 def _permutation_p(treated: np.ndarray, control: np.ndarray, rng: np.random.Generator, rounds: int) -> float:
@@ -152,23 +163,53 @@ def estimate(values: Sequence[float], *, confidence: float = 0.95, resamples: in
     return Comparison(float(v.mean()), float(low), float(high), p, len(v), 0, confidence)
 
 
+def _share_means(shares: np.ndarray, cards: np.ndarray, rng: np.random.Generator,
+                 resamples: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """Bootstrap means of puppets' shares of their cards, never more certain than the cards allow,
+    with the variance of the mean they stand for and its degrees of freedom.
+
+    Where the puppets agree more closely than binomial sampling of their cards would let them (every
+    treated puppet saw none of the topic, say), the puppet bootstrap has little or no spread and
+    would claim the share is about exactly what was seen. The group's means are then drawn from the
+    Jeffreys posterior of its pooled share, Beta(k + ½, n − k + ½): the spread its cards alone leave,
+    a variance known from the model, so it adds none of Student's t widening."""
+    hits, total = float((shares * cards).sum()), float(cards.sum())
+    pooled = (hits + 0.5) / (total + 1.0)
+    binomial = pooled * (1.0 - pooled) / total
+    observed = _mean_variance(shares)
+    if observed[0] >= binomial:
+        return _bootstrap_means(shares, rng, resamples), observed
+    return rng.beta(hits + 0.5, total - hits + 0.5, size=resamples), (binomial, math.inf)
+
+
 def relative_reduction(treated: Sequence[float], control: Sequence[float], *, confidence: float = 0.95,
-                       resamples: int = 4000, seed: int = 0) -> Comparison:
+                       resamples: int = 4000, seed: int = 0,
+                       cards: tuple[Sequence[int], Sequence[int]] | None = None) -> Comparison:
     """How much less the treated puppets have of something than the control puppets, as a share of
     the control's: ``1 − mean(treated) / mean(control)`` (0: no less, 1: none left). The CI is the
     percentile bootstrap of the ratio (both groups resampled, variance-corrected, widened to Welch's
-    t; resamples whose control mean is not positive are dropped); p is the permutation test of the difference of means,
-    which is zero exactly when the reduction is."""
+    t; resamples whose control mean is not positive are dropped), stretched to hold the estimate;
+    p is the permutation test of the difference of means, which is zero exactly when the reduction is.
+
+    ``cards`` (treated, control: how many cards each puppet's share was taken of) says the values
+    are shares of cards: a group's spread is then never taken below its cards' binomial spread."""
     t, c = _as_array(treated), _as_array(control)
     if c.mean() <= 0:
         raise ValueError("the control puppets have none of it: there is nothing to reduce")
     rng = np.random.default_rng(seed)
-    boot_t = _bootstrap_means(t, rng, resamples)
-    boot_c = _bootstrap_means(c, rng, resamples)
+    if cards is None:
+        boot_t, var_t = _bootstrap_means(t, rng, resamples), _mean_variance(t)
+        boot_c, var_c = _bootstrap_means(c, rng, resamples), _mean_variance(c)
+    else:
+        n_t, n_c = (np.asarray(n, dtype=float) for n in cards)
+        if n_t.shape != t.shape or n_c.shape != c.shape or min(n_t.min(), n_c.min()) < 1:
+            raise ValueError("cards needs a positive count for every puppet, in the same order as the shares")
+        boot_t, var_t = _share_means(t, n_t, rng, resamples)
+        boot_c, var_c = _share_means(c, n_c, rng, resamples)
     valid = boot_c > 0
     effect = float(1.0 - t.mean() / c.mean())
-    low, high = _interval(effect, 1.0 - boot_t[valid] / boot_c[valid], confidence, _welch_df(t, c))
-    return Comparison(effect, low, high,
+    low, high = _interval(effect, 1.0 - boot_t[valid] / boot_c[valid], confidence, _satterthwaite([var_t, var_c]))
+    return Comparison(effect, min(low, effect), max(high, effect),
                       _permutation_p(t, c, rng, resamples), len(t), len(c), confidence)
 
 

@@ -13,8 +13,13 @@ the true channel of every card served (the audit sees titles and embeddings inst
 - C1: share of the narrow puppets' channel in their last measured feed, minus the baseline's;
 - C3, C4: one minus the treated puppets' exposure to the picked items' (deleted tag's) channel
   over the control puppets', in the last measured round;
-- C5: the share of cards served after the switch-off that were still ranked by the profile
-  (``reason = 'leak'``), which is the share of the persona dependence left;
+- C5: persona dependence as C5 defines it, on true channels: per puppet, the share of its cards
+  from its persona's interest channel (the channel its persona's puppets liked most) minus that
+  channel's mean share in the other personas' puppets' cards; the switched puppets' mean over
+  every card served after they switched off, over the still-on puppets' mean from that round on.
+  (Not the share of cards still ranked by the profile, ``reason = 'leak'``: those are the
+  profile's best matches, denser in the interest than a personalised feed's mix of personal,
+  popular and exploration cards, so a leak of 0.3 of the cards leaves about 0.45 of the dependence.)
 - C2: the share of probes the platform let through without a tag.
 """
 
@@ -134,15 +139,36 @@ def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, f
         out["C3"] = t.reduction("C3", t.channel_of(picked))
         deleted = {r[0] for r in t.gt.execute("SELECT DISTINCT channel FROM tag_changes WHERE action = 'delete'")}
         out["C4"] = t.reduction("C4", deleted)
-        switched = t.puppets("C5", "switched")
-        off_at = {r["puppet_id"]: dt.datetime.fromisoformat(r["at"]).timestamp() for r in t.run.execute(
-            "SELECT puppet_id, MIN(at) AS at FROM actions WHERE verb = 'personalization' AND target = 'off' "
-            "GROUP BY puppet_id")}
-        reasons = [reason for p in switched if p in off_at for _, _, reason in t.cards(p, off_at[p], float("inf"))]
-        out["C5"] = float(np.mean([r == "leak" for r in reasons])) if reasons else float("nan")
+        out["C5"] = _c5_truth(t)
         return out
     finally:
         t.close()
+
+
+def _c5_truth(t: _Truth) -> float:
+    switched, still_on = t.puppets("C5", "switched"), t.puppets("C5", "still_on")
+    persona = {r["puppet_id"]: r["persona_id"] for r in t.run.execute("SELECT puppet_id, persona_id FROM puppets")}
+    off = {r["puppet_id"]: (r["round"], dt.datetime.fromisoformat(r["at"]).timestamp()) for r in t.run.execute(
+        "SELECT puppet_id, round, MIN(at) AS at FROM actions WHERE verb = 'personalization' AND target = 'off' "
+        "GROUP BY puppet_id")}
+    interest = {}
+    for x in {persona[p] for p in switched}:
+        users = [t.user[p] for p in switched + still_on if persona[p] == x]
+        interest[x] = t.gt.execute(
+            f"SELECT m.channel FROM engagements e JOIN (SELECT DISTINCT item_id, channel FROM impressions) m "
+            f"USING (item_id) WHERE e.kind = 'like' AND e.username IN ({','.join('?' * len(users))}) "
+            "GROUP BY m.channel ORDER BY COUNT(*) DESC LIMIT 1", users).fetchone()[0]
+    start = t.window(min(r for r, _ in off.values()))[0]
+    cards = {p: t.cards(p, off[p][1], float("inf")) for p in switched if p in off}
+    cards |= {p: t.cards(p, start, float("inf")) for p in still_on}
+
+    def dependence(puppets: list[str]) -> float:
+        shares = {p: {x: np.mean([c == channel for _, c, _ in cards[p]]) for x, channel in interest.items()}
+                  for p in puppets}
+        return float(np.mean([shares[p][persona[p]] - np.mean([shares[q][persona[p]] for q in puppets
+                                                               if persona[q] != persona[p]]) for p in puppets]))
+
+    return dependence([p for p in switched if p in off]) / dependence(still_on)
 
 
 def _forced_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, float]:

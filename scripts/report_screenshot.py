@@ -31,14 +31,14 @@ name: report-example
 description: 不感兴趣是否有效（平台忽略“不感兴趣”），以及热榜是否由热度排序
 target: {{driver: sandbox, base_url: "{url}", options: {{dwell_scale: 0.05}}}}
 groups:
-  - {{name: treated, persona: zh-sports-fan, replicas: 2, role: treatment}}
-  - {{name: control, persona: zh-sports-fan, replicas: 2, role: control}}
+  - {{name: treated, persona: zh-sports-fan, replicas: 3, role: treatment}}
+  - {{name: control, persona: zh-sports-fan, replicas: 3, role: control}}
 rounds:
   - {{name: warm-up, phase: warmup, repeat: 2, steps: [{{read_feed: {{pages: 2}}}}]}}
   - {{name: reject, phase: intervention, groups: [treated], steps: [{{not_interested: {{topic: sports, count: 4}}}}]}}
-  - {{name: sham, phase: intervention, groups: [control], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
+  - {{name: placebo, phase: intervention, groups: [control], steps: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
   - {{name: measure, phase: measurement, steps: [{{read_feed: {{pages: 2, engage: false}}}}, hot_list]}}
-execution: {{concurrency: 2, screenshots: always}}
+execution: {{concurrency: 3, screenshots: always}}
 checks: [C3, C6]
 """
 

@@ -157,6 +157,27 @@ def test_no_reduction_is_not_called_one() -> None:
         relative_reduction([0.1, 0.2], [0.0, 0.0])
 
 
+def test_shares_of_a_few_cards_never_get_a_point_interval() -> None:
+    """Treated puppets see a topic on 2% of their 20 cards, controls on 20%: the reduction is 0.9.
+    Often no treated puppet sees it at all; a bootstrap over puppets alone then says [1.0, 1.0].
+    Given the cards, a group's spread is never below binomial sampling's, and the interval covers."""
+    rng = np.random.default_rng(5)
+    covered, all_zero, puppets_only = 0, 0, 0
+    for trial in range(200):
+        treated, control = rng.binomial(20, 0.02, 4) / 20, rng.binomial(20, 0.2, 4) / 20
+        result = relative_reduction(treated, control, seed=trial, resamples=2000, cards=([20] * 4, [20] * 4))
+        assert result.ci_low <= result.effect <= result.ci_high
+        covered += result.ci_low <= 0.9 <= result.ci_high
+        if treated.sum() == 0:
+            all_zero += 1
+            assert result.effect == 1.0 and result.ci_low < 0.95
+            puppets_only += relative_reduction(treated, control, seed=trial, resamples=2000).ci_low == 1.0
+    assert all_zero >= 25 and puppets_only == all_zero
+    assert covered >= 186
+    with pytest.raises(ValueError, match="positive count"):
+        relative_reduction([0.1, 0.2], [0.3, 0.2], cards=([20, 0], [20, 20]))
+
+
 def test_the_bootstrap_interval_is_not_too_narrow_with_three_puppets() -> None:
     """A plain bootstrap mean of three puppets varies by 2/3 of σ²/3, and its percentile interval has
     the normal's width where so few values need Student's t: a nominal 95% covered 80% of the time.
