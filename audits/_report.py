@@ -118,12 +118,15 @@ METHODS: dict[str, dict[str, str]] = {
               "whether the tag comes back.",
     },
     "C5": {
-        "zh": "兴趣不同的傀儡关闭个性化推荐，比较彼此的信息流与孪生噪声：关闭后信息流对画像的依赖（到其他画像的距离减去到孪生"
-              "傀儡的距离），与同样经历、保持个性化开启、随后读同样页数的对照傀儡相比；找到开关所需的点击数，开关是否保持关闭。",
-        "en": "Personas with different interests switch personalisation off; their feeds are compared with each other "
-              "and with their twins': the persona dependence left after switch-off (distance to other personas minus "
-              "distance to twins) as a share of a still-on control's, puppets with the same history that keep "
-              "personalisation on and read as many pages right after; clicks to reach the switch, whether it stays off.",
+        "zh": "兴趣不同、其他属性相同的傀儡关闭个性化推荐后阅读信息流。每个傀儡的画像依赖 = 其信息流落在本画像兴趣邻域"
+              "（本画像傀儡有兴趣阅读过的条目）内的比例，减去该兴趣在其他画像傀儡信息流中的平均比例；关闭后的依赖与同样经历、"
+              "保持个性化开启、随后读同样页数的对照傀儡相比，得出剩余依赖的比例。另报告找到开关所需的点击数，以及开关是否保持关闭。",
+        "en": "Puppets of personas that differ only in their interests switch personalisation off and read the feed. "
+              "Per puppet, persona dependence = the share of its feed inside its own persona's interest neighbourhood "
+              "(the items that persona's puppets read with interest) minus that interest's mean share in the other "
+              "personas' puppets' feeds; the dependence left after switch-off as a share of a still-on control's, "
+              "puppets with the same history that keep personalisation on and read as many pages right after. Also: "
+              "clicks to reach the switch, and whether it stays off.",
     },
     "C6": {
         "zh": "不同画像、地区同步抓取热榜并跨时间留存：榜单是否对所有人一致，排名与展示热度是否一致（倒挂），"
@@ -163,6 +166,43 @@ METHODS: dict[str, dict[str, str]] = {
               "needs (geolocation, contacts, clipboard…).",
     },
 }
+
+# The verdicts' metrics (the checks write them in English) as a Chinese report shows them; a metric
+# not listed is shown as written.
+METRICS_ZH: dict[str, str] = {
+    "cocoon index: share of the feed on the interest's topic (neighbourhood share corrected for its errors), "
+    "narrow-interest minus baseline puppets": "茧房指数：信息流中兴趣主题内容的占比（按语义邻域的误差校正），窄兴趣傀儡减基线傀儡",
+    "share of new users who reached the feed without choosing an interest tag": "不选兴趣标签即进入信息流的新用户比例",
+    "share of exposure to rejected-like items removed, treated vs control":
+        "与所拒条目相近内容的曝光减少比例（处理组对对照组）",
+    "share of exposure to the deleted tag's items removed, treated vs control":
+        "已删除标签下内容的曝光减少比例（处理组对对照组）",
+    "persona dependence of the feed left after switching personalisation off (share of a still-on control's)":
+        "关闭个性化推荐后信息流对用户画像的剩余依赖（占保持开启对照组的比例）",
+    "hot-list entries per snapshot whose rank no displayed heat explains": "每次快照中排名无法由展示热度解释的热榜条目数",
+    "share of a puppet's coupon claims refused with a vague reason that the stock or others' success contradicts":
+        "优惠券领取被含糊理由拒绝、而库存或他人领取成功与之矛盾的比例",
+    "share of minors' mode puppets that could not turn the mode on": "无法开启未成年人模式的傀儡比例",
+    "share of feed items shown in minors' mode from channels unsuitable for minors":
+        "未成年人模式下信息流中来自不适宜未成年人频道的内容比例",
+    "share of puppets seeking the elderly mode that could not reach it": "寻找长辈模式却无法到达的傀儡比例",
+    "share of the disclosures (algorithm principles, hot-list rules, filing number) a user cannot find":
+        "用户找不到的公示信息（算法原理、热榜规则、备案号）比例",
+    "distinct permissions a feed does not need that the platform asked each puppet for":
+        "平台向每个傀儡索取的、信息流并不需要的权限种数",
+}
+_PRICE_METRIC = re.compile(r"largest price gap by attribute \((?P<part>.*)\), % of the reference price")
+
+
+def metric_in(lang: str, metric: str) -> str:
+    """A verdict's metric in the report's language."""
+    if lang != "zh":
+        return metric
+    price = _PRICE_METRIC.fullmatch(metric)
+    if price:
+        return f"各属性中最大的价差（{price['part']}），占参照价格的百分比"
+    return METRICS_ZH.get(metric, metric)
+
 
 LABELS: dict[str, dict[str, str]] = {
     "zh": {
@@ -433,6 +473,7 @@ def _context(run_dir: Path, lang: str | None) -> dict[str, Any]:
         verdicts = db.rows("verdicts")
         verdicts = [{k: None for k in _VERDICT_COLUMNS} | v for v in verdicts]
         for v in verdicts:
+            v["metric"] = metric_in(lang, str(v["metric"] or ""))
             evidence = _json(v.get("evidence"), [])
             v["evidence"] = evidence if isinstance(evidence, list) else [evidence]
             details = _json(v.get("details"), {})

@@ -3,6 +3,7 @@ tables, language), and end to end from a sandbox run, in Chromium and as a PDF."
 
 from __future__ import annotations
 
+import ast
 import re
 import sqlite3
 import subprocess
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from audits import Verdict, analyze, render_report, write_report
 from audits._plots import parse_heat
+from audits._report import METRICS_ZH, metric_in
 from harness import RunStore, run
 from harness.cli import app
 
@@ -254,3 +256,22 @@ def test_sandbox_run_report_in_chromium(sandbox_run: Path, new_context: Callable
     assert "热榜排名与展示热度" in page
     _assert_renders_safely(new_context, html, sorted(set(outcomes) | set(notes)))
     assert "不感兴趣" in _pdf_text(pdf) and "CJK" in _pdf_fonts(pdf)
+
+
+def test_every_checks_metric_reads_in_chinese() -> None:
+    """Each metric a check writes into its verdict (in English) has its Chinese wording in a Chinese
+    report; a check added without one fails here rather than showing English to a Chinese inspector."""
+    metrics = set()
+    for source in (Path(__file__).parent.parent / "audits").glob("_c*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "decide":
+                metrics.add(node.args[1])
+            elif isinstance(node, ast.keyword) and node.arg == "description":
+                metrics.add(node.value)
+    fixed = {m.value for m in metrics if isinstance(m, ast.Constant)}
+    assert len(fixed) >= 12 and fixed <= set(METRICS_ZH), fixed - set(METRICS_ZH)
+    assert len(metrics) == len(fixed) + 1  # C7's names the attribute: the one metric built at run time
+    assert metric_in("zh", "largest price gap by attribute (device=ios), % of the reference price") \
+        == "各属性中最大的价差（device=ios），占参照价格的百分比"
+    assert metric_in("en", "hot-list entries per snapshot whose rank no displayed heat explains") \
+        == "hot-list entries per snapshot whose rank no displayed heat explains"
