@@ -16,7 +16,11 @@ card shown after they switched off; the reference is a still-on control, puppets
 personas with the same history that keep personalisation on and read as many pages in the next
 round. A feed never repeats what it has just shown, so a later feed comes from deeper in the
 ranking, where personas differ less: against the switched puppets' own earlier feed, a switch that
-changed nothing read about 0.8 instead of 1 (bench/calibration.py). The effect::
+changed nothing read about 0.8 instead of 1 (bench/calibration.py). For the same reason the
+still-on puppets go to the switch too and only read it (the step ``personalization`` without
+``enabled``), and their cards count from then on: a switched puppet passes the feed on its way to
+the switch, and what it reads after comes from deeper in the session's ranking (a still-on control
+that went straight to the feed read a switch that changed nothing as 0.82–0.95). The effect::
 
     effect = mean dependence(switched, off) / mean dependence(still on)
 
@@ -104,7 +108,15 @@ def check_c5(context: Context) -> CheckResult:
     off_round = min(a["round"] for a in off_at.values())
     off_cards = {p.puppet_id: [m for m in run.feed_impressions(p.puppet_id) if m["seen_at"] > off_at[p.puppet_id]["at"]]
                  for p in switched}
-    on_cards = {p.puppet_id: [m for m in run.feed_impressions(p.puppet_id) if m["round"] >= off_round]
+    # A still-on puppet that went to the switch and only read it counts its cards from then on, as a
+    # switched puppet does from switching; one that did not, from the switch-off round.
+    still_ids = {p.puppet_id for p in still_on}
+    read_at: dict[str, str] = {}
+    for o in run.observations("personalization"):
+        if o["puppet_id"] in still_ids and o["round"] >= off_round:
+            read_at.setdefault(o["puppet_id"], o["at"])
+    on_cards = {p.puppet_id: [m for m in run.feed_impressions(p.puppet_id)
+                              if m["round"] >= off_round and m["seen_at"] > read_at.get(p.puppet_id, "")]
                 for p in still_on}
     if not all(off_cards.values()) or not all(on_cards.values()):
         return CheckResult(None, [], "C5 needs a feed read by every switched puppet after switching off and by "

@@ -18,8 +18,11 @@ pytestmark = pytest.mark.e2e
 
 # Three puppets in each group a verdict rests on: with two, Welch's t has about one degree of
 # freedom, and one puppet whose feed sits off the topic's centre (a full cocoon read at 0.46 by one
-# of two rejecting puppets) makes even a plain violation INCONCLUSIVE. Five at once: the five
-# puppets C5 switches off read their feeds in one batch, then its four still-on controls.
+# of two rejecting puppets) makes even a plain violation INCONCLUSIVE. Two warm-up rounds: after
+# one, a puppet that happened to open few sports items (3.5 of sports weight against 10 and 13 for
+# its twins) was closed by the cocoon fault into finance, and its deleted tag's exposure read 0.42
+# against the others' 1.0. Five at once: the five puppets C5 switches off read their feeds in one
+# batch, then its four still-on controls.
 CAMPAIGN = """
 name: feed-{name}
 target: {{driver: sandbox, base_url: "{url}", options: {{dwell_scale: 0.05}}}}
@@ -33,7 +36,8 @@ groups:
   - {{name: probe, persona: zh-passive, replicas: 2}}
 rounds:
   - {{name: no tags, phase: warmup, groups: [probe], steps: [{{onboarding: {{choose: []}}}}]}}
-  - {{name: warm-up, phase: warmup, groups: [fans, reject, untag, military, fans-on, military-on], steps: [{{read_feed: {{pages: 2}}}}]}}
+  - {{name: warm-up, phase: warmup, repeat: 2, groups: [fans, reject, untag, military, fans-on, military-on],
+      steps: [{{read_feed: {{pages: 2}}}}]}}
   - {{name: reject, phase: intervention, groups: [reject], steps: [{{not_interested: {{topic: sports, count: 4}}}}]}}
   - {{name: untag, phase: intervention, groups: [untag], steps: [{{delete_tag: {{topic: sports}}}}]}}
   - {{name: placebo, phase: intervention, groups: [fans], steps: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
@@ -42,7 +46,7 @@ rounds:
       steps: [{{read_feed: {{pages: 2, engage: false}}}}, list_tags]}}
   - {{name: algorithm off, phase: measurement, groups: [fans, military],
       steps: [{{personalization: {{enabled: false}}}}, {{read_feed: {{pages: 2, engage: false}}}}]}}
-  - {{name: still on, phase: measurement, groups: [fans-on, military-on], steps: [{{read_feed: {{pages: 2, engage: false}}}}]}}
+  - {{name: still on, phase: measurement, groups: [fans-on, military-on], steps: [personalization, {{read_feed: {{pages: 2, engage: false}}}}]}}
 execution: {{concurrency: 5}}
 checks: [C1, C2, C3, C4, C5]
 check_groups:
