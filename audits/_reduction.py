@@ -102,6 +102,7 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
     base = float(np.mean(of(control, late)))
     if base <= 0:
         return CheckResult(None, metrics, f"the control puppets saw nothing of the topic after {check}'s intervention")
+
     def cards(group: list[Puppet], round_index: int) -> list[int]:
         return [len(feed[(p.puppet_id, round_index)]) for p in group]
 

@@ -16,10 +16,11 @@ the true channel of every card served (the audit sees titles and embeddings inst
 - C5: persona dependence as C5 defines it, on true channels: per puppet, the share of its cards
   from its persona's interest channel (the channel its persona's puppets liked most) minus that
   channel's mean share in the other personas' puppets' cards; the switched puppets' mean over
-  every card served after they switched off, over the still-on puppets' mean from that round on.
+  every card served after they switched off, over the still-on puppets' mean from their own
+  reading of the switch in that round on (as C5 counts them).
   (Not the share of cards still ranked by the profile, ``reason = 'leak'``: those are the
   profile's best matches, denser in the interest than a personalised feed's mix of personal,
-  popular and exploration cards, so a leak of 0.3 of the cards leaves about 0.45 of the dependence.)
+  popular and exploration cards, so a leak of 0.3 of the cards leaves about 0.55 of the dependence.)
 - C2: the share of probes the platform let through without a tag.
 """
 
@@ -158,9 +159,13 @@ def _c5_truth(t: _Truth) -> float:
             f"SELECT m.channel FROM engagements e JOIN (SELECT DISTINCT item_id, channel FROM impressions) m "
             f"USING (item_id) WHERE e.kind = 'like' AND e.username IN ({','.join('?' * len(users))}) "
             "GROUP BY m.channel ORDER BY COUNT(*) DESC LIMIT 1", users).fetchone()[0]
-    start = t.window(min(r for r, _ in off.values()))[0]
+    off_round = min(r for r, _ in off.values())
+    read_at = {r["puppet_id"]: dt.datetime.fromisoformat(r["at"]).timestamp() for r in t.run.execute(
+        "SELECT puppet_id, MIN(at) AS at FROM observations WHERE kind = 'personalization' AND round >= ? "
+        "GROUP BY puppet_id", [off_round])}
+    start = t.window(off_round)[0]
     cards = {p: t.cards(p, off[p][1], float("inf")) for p in switched if p in off}
-    cards |= {p: t.cards(p, start, float("inf")) for p in still_on}
+    cards |= {p: t.cards(p, read_at.get(p, start), float("inf")) for p in still_on}
 
     def dependence(puppets: list[str]) -> float:
         shares = {p: {x: np.mean([c == channel for _, c, _ in cards[p]]) for x, channel in interest.items()}
