@@ -103,6 +103,15 @@ class _Truth:
         marks = ",".join("?" * len(item_ids))
         return {r[0] for r in self.gt.execute(f"SELECT DISTINCT channel FROM impressions WHERE item_id IN ({marks})", item_ids)}
 
+    def liked_channel(self, puppets: list[str]) -> str | None:
+        """The channel of the most items these puppets liked (None when they liked nothing)."""
+        users = [self.user[p] for p in puppets]
+        row = self.gt.execute(
+            f"SELECT m.channel FROM engagements e JOIN (SELECT DISTINCT item_id, channel FROM impressions) m "
+            f"USING (item_id) WHERE e.kind = 'like' AND e.username IN ({','.join('?' * len(users))}) "
+            "GROUP BY m.channel ORDER BY COUNT(*) DESC LIMIT 1", users).fetchone()
+        return row[0] if row else None
+
     def last_round(self, puppets: list[str]) -> int:
         """The last measurement round in which every one of ``puppets`` read a personalised feed."""
         marks = ",".join("?" * len(puppets))
@@ -125,16 +134,11 @@ def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, f
     try:
         out: dict[str, float] = {}
         narrow, baseline = t.puppets("C1", "narrow"), t.puppets("C1", "baseline")
-        liked = [r[0] for r in t.gt.execute(
-            f"SELECT item_id FROM engagements WHERE kind = 'like' AND username IN ({','.join('?' * len(narrow))})",
-            [t.user[p] for p in narrow])]
-        topic = t.gt.execute(
-            f"SELECT channel FROM impressions WHERE item_id IN ({','.join('?' * len(liked))}) "
-            "GROUP BY channel ORDER BY COUNT(*) DESC LIMIT 1", liked).fetchone()
+        topic = t.liked_channel(narrow)
         last = t.last_round(narrow + baseline)
         if topic:
-            out["C1"] = float(np.mean([t.share(p, last, {topic[0]}) for p in narrow])
-                              - np.mean([t.share(p, last, {topic[0]}) for p in baseline]))
+            out["C1"] = float(np.mean([t.share(p, last, {topic}) for p in narrow])
+                              - np.mean([t.share(p, last, {topic}) for p in baseline]))
         picked = [r[0] for r in t.run.execute(
             "SELECT target FROM actions WHERE verb IN ('not_interested', 'not_interested_sham')")]
         out["C3"] = t.reduction("C3", t.channel_of(picked))
@@ -152,13 +156,8 @@ def _c5_truth(t: _Truth) -> float:
     off = {r["puppet_id"]: (r["round"], dt.datetime.fromisoformat(r["at"]).timestamp()) for r in t.run.execute(
         "SELECT puppet_id, round, MIN(at) AS at FROM actions WHERE verb = 'personalization' AND target = 'off' "
         "GROUP BY puppet_id")}
-    interest = {}
-    for x in {persona[p] for p in switched}:
-        users = [t.user[p] for p in switched + still_on if persona[p] == x]
-        interest[x] = t.gt.execute(
-            f"SELECT m.channel FROM engagements e JOIN (SELECT DISTINCT item_id, channel FROM impressions) m "
-            f"USING (item_id) WHERE e.kind = 'like' AND e.username IN ({','.join('?' * len(users))}) "
-            "GROUP BY m.channel ORDER BY COUNT(*) DESC LIMIT 1", users).fetchone()[0]
+    interest = {x: t.liked_channel([p for p in switched + still_on if persona[p] == x])
+                for x in {persona[p] for p in switched}}
     off_round = min(r for r, _ in off.values())
     read_at = {r["puppet_id"]: dt.datetime.fromisoformat(r["at"]).timestamp() for r in t.run.execute(
         "SELECT puppet_id, MIN(at) AS at FROM observations WHERE kind = 'personalization' AND round >= ? "

@@ -3,14 +3,17 @@
     .venv/bin/python bench/interval_coverage.py [--trials 300] [--seed 8]
 
 Normal puppets with a known difference of means (1.0, noise 1.0) and a known relative reduction
-(treated 0.2 against control 0.4, noise 0.05); and puppets whose values are shares of 20 feed
-cards, as C3's and C4's are, with a topic on 2% of the treated puppets' cards against 20% of the
-controls' (a reduction of 0.9: often no treated puppet sees the topic at all). 3, 4 and 8 puppets a
-side. For each, the share of trials whose interval covers the truth, for three intervals over the
-same data: the plain percentile bootstrap, the variance-corrected one
-(`audits._stats._bootstrap_means`), and the interval the checks use (variance-corrected and
-widened to Welch's t: `compare`, `relative_reduction`; for shares of cards, with each group's
-spread kept at or above its cards' binomial spread). A nominal 95% interval should cover about 0.95.
+(treated 0.2 against control 0.4, noise 0.05); and puppets whose values are shares of their feed
+cards, as C3's and C4's are: a topic on 2% of the treated puppets' 20 cards against 20% of the
+controls' (a reduction of 0.9: often no treated puppet sees the topic at all), on 12% against 40%
+(an ordinary case), and on 10% against 40% of 30 cards with puppets' own rates spread (sd 0.08,
+beta-binomial: puppets differ more than their cards do). 3, 4 and 8 puppets a side. For each, the
+share of trials whose interval covers the truth, for three intervals over the same data: the
+plain percentile bootstrap, the variance-corrected one (`audits._stats._bootstrap_means`), and
+the interval the checks use (variance-corrected and widened to Welch's t: `compare`,
+`relative_reduction`; for shares of cards, with each group's spread kept at or above its cards'
+binomial spread). For shares, also the checks' interval told nothing of the cards (puppets only)
+and the median widths of both. A nominal 95% interval should cover about 0.95.
 """
 
 from __future__ import annotations
@@ -33,26 +36,41 @@ def _plain(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return values[rng.integers(0, len(values), size=(RESAMPLES, len(values)))].mean(axis=1)
 
 
+def _reduction(t: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """One minus the ratio of bootstrap means; resamples whose control mean is zero are dropped."""
+    return 1.0 - t[c > 0] / c[c > 0]
+
+
+def _spread_shares(data: np.random.Generator, cards: int, mean: float, sd: float, n: int) -> np.ndarray:
+    """Shares of ``cards`` cards for ``n`` puppets whose own rates vary (Beta with this mean and sd)."""
+    k = mean * (1 - mean) / sd**2 - 1
+    return data.binomial(cards, data.beta(mean * k, (1 - mean) * k, n)) / cards
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--seed", type=int, default=8)
     args = parser.parse_args()
     data = np.random.default_rng(args.seed)
-    print("| statistic | puppets a side | plain bootstrap | variance-corrected | used (corrected, Welch's t) |")
-    print("|---|---|---|---|---|")
-    for name, truth, draw, stat, used in (
+    print("| statistic | puppets a side | plain bootstrap | variance-corrected | used (corrected, Welch's t) "
+          "| used, puppets only | median width, used / puppets only |")
+    print("|---|---|---|---|---|---|---|")
+    for name, truth, draw, stat, interval, cards in (
         ("difference of means", 1.0, lambda n: (data.normal(1.0, 1.0, n), data.normal(0.0, 1.0, n)),
-         lambda t, c: t - c, compare),
+         lambda t, c: t - c, compare, None),
         ("relative reduction", 0.5, lambda n: (data.normal(0.2, 0.05, n), data.normal(0.4, 0.05, n)),
-         lambda t, c: 1.0 - t / c, relative_reduction),
-        ("reduction of a share of 20 cards", 0.9,
-         lambda n: (data.binomial(20, 0.02, n) / 20, data.binomial(20, 0.2, n) / 20),
-         lambda t, c: 1.0 - t[c > 0] / c[c > 0],
-         lambda t, c, **kw: relative_reduction(t, c, cards=([20] * len(t), [20] * len(c)), **kw)),
+         _reduction, relative_reduction, None),
+        ("reduction of a share of 20 cards, 2% vs 20%", 0.9,
+         lambda n: (data.binomial(20, 0.02, n) / 20, data.binomial(20, 0.2, n) / 20), _reduction, relative_reduction, 20),
+        ("reduction of a share of 20 cards, 12% vs 40%", 0.7,
+         lambda n: (data.binomial(20, 0.12, n) / 20, data.binomial(20, 0.4, n) / 20), _reduction, relative_reduction, 20),
+        ("reduction of a share of 30 cards, 10% vs 40%, puppets' rates spread", 0.75,
+         lambda n: (_spread_shares(data, 30, 0.1, 0.08, n), _spread_shares(data, 30, 0.4, 0.08, n)), _reduction,
+         relative_reduction, 30),
     ):
         for n in (3, 4, 8):
-            covered = np.zeros(3)
+            covered, widths = np.zeros(4), ([], [])
             for trial in range(args.trials):
                 t, c = draw(n)
                 while c.mean() == 0:  # a control that saw nothing leaves nothing to reduce
@@ -60,11 +78,16 @@ def main() -> None:
                 rng = np.random.default_rng(trial)
                 plain = _percentile(stat(_plain(t, rng), _plain(c, rng)))
                 corrected = _percentile(stat(_bootstrap_means(t, rng, RESAMPLES), _bootstrap_means(c, rng, RESAMPLES)))
-                result = used(t, c, seed=trial, resamples=RESAMPLES)
-                for k, (low, high) in enumerate((plain, corrected, result.ci)):
+                puppets_only = interval(t, c, seed=trial, resamples=RESAMPLES).ci
+                used = puppets_only if cards is None else relative_reduction(
+                    t, c, seed=trial, resamples=RESAMPLES, cards=([cards] * n, [cards] * n)).ci
+                for k, (low, high) in enumerate((plain, corrected, used, puppets_only)):
                     covered[k] += low <= truth <= high
+                widths[0].append(used[1] - used[0])
+                widths[1].append(puppets_only[1] - puppets_only[0])
             shares = covered / args.trials
-            print(f"| {name} | {n} | {shares[0]:.2f} | {shares[1]:.2f} | {shares[2]:.2f} |", flush=True)
+            extra = (f"{shares[3]:.2f} | {np.median(widths[0]):.2f} / {np.median(widths[1]):.2f}" if cards else "— | —")
+            print(f"| {name} | {n} | {shares[0]:.2f} | {shares[1]:.2f} | {shares[2]:.2f} | {extra} |", flush=True)
 
 
 if __name__ == "__main__":
