@@ -46,7 +46,6 @@ import numpy as np
 from embeddings import assign_topics, fit_topics, homogeneity, normalised_topic_entropy
 
 from ._checks import CheckResult, Context
-from ._exposure import ExposureSpace
 from ._reduction import twin_pairs
 from ._run import Puppet, Run
 from ._stats import compare, minimum_detectable_effect, twin_noise
@@ -55,8 +54,6 @@ from ._verdict import decide
 __all__ = ["DEFAULT_THRESHOLD", "check_c1", "engaged_items"]
 
 DEFAULT_THRESHOLD = 0.6
-# Below this, dividing by sensitivity − fpr would blow the noise up more than it removes bias.
-MIN_SEPARATION = 0.2
 # Topics for the entropy measure: one per 40 distinct items seen (FAISS k-means wants 39 points
 # per centroid), between 4 and 16.
 ITEMS_PER_TOPIC = 40
@@ -77,25 +74,6 @@ def engaged_items(run: Run, puppets: list[Puppet]) -> list[str]:
         typical = float(np.median([d for _, d in rows]))
         out |= {k for k, d in rows if d >= 0.5 * typical}
     return sorted(out)
-
-
-def _neighbourhood_errors(run: Run, space: ExposureSpace, measured: list[str], reference: list[str]) -> dict[str, Any]:
-    """Sensitivity and false-positive rate of "inside the reference neighbourhood" as a test for "of
-    the reference items' main channel", on the very cards the index is measured on (the items a
-    narrow puppet is shown are closer to what it read than the channel's average item, so errors
-    measured on other items would not apply to them). Cards the platform shows without a channel
-    leave nothing to measure on; the raw shares are used then."""
-    items = run.items()
-    labelled = [k for k in measured if items[k]["channel"]]
-    if not labelled:
-        return {"topic_channel": None, "sensitivity": None, "false_positive_rate": None, "cards": 0, "corrected": False}
-    topic = collections.Counter(items[k]["channel"] for k in reference).most_common(1)[0][0]
-    inside = space.inside(labelled, reference)
-    of_topic = np.array([items[k]["channel"] == topic for k in labelled], dtype=bool)
-    sensitivity = float(inside[of_topic].mean()) if of_topic.any() else float("nan")
-    fpr = float(inside[~of_topic].mean()) if (~of_topic).any() else float("nan")
-    return {"topic_channel": topic, "sensitivity": sensitivity, "false_positive_rate": fpr, "cards": len(labelled),
-            "corrected": bool(sensitivity - fpr >= MIN_SEPARATION)}
 
 
 def check_c1(context: Context) -> CheckResult:
@@ -132,12 +110,12 @@ def check_c1(context: Context) -> CheckResult:
                 metrics.append({"check": "C1", "puppet_id": p, "round": r, "metric": name, "value": value})
 
     last = rounds[-1]
-    errors = _neighbourhood_errors(run, space, [k for p in everyone for k in feed[(p, last)]], reference)
+    errors = space.errors([k for p in everyone for k in feed[(p, last)]], reference, centroid=False)
 
     def share_of_topic(raw: float) -> float:
-        if not errors["corrected"]:
+        if not errors.separates:
             return raw
-        return (raw - errors["false_positive_rate"]) / (errors["sensitivity"] - errors["false_positive_rate"])
+        return (raw - errors.false_positive_rate) / (errors.sensitivity - errors.false_positive_rate)
 
     raw = values["interest_share"]
     n_last = {p.puppet_id: share_of_topic(raw[(p.puppet_id, last)]) for p in narrow}
@@ -165,7 +143,7 @@ def check_c1(context: Context) -> CheckResult:
             "baseline_interest_share": float(np.mean(list(b_last.values()))),
             "raw_interest_share": {"narrow": float(np.mean([raw[(p.puppet_id, last)] for p in narrow])),
                                    "baseline": float(np.mean([raw[(p.puppet_id, last)] for p in baseline]))},
-            "neighbourhood_errors": errors,
+            "neighbourhood_errors": errors.details(),
             "trajectory": {name: trajectory(name) for name in ("interest_share", "homogeneity", "topic_entropy")},
             "reference_items": len(reference),
             "topics": n_topics,

@@ -17,6 +17,7 @@ same-channel pairs, widening the neighbourhood of exactly the channel being meas
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
@@ -31,14 +32,14 @@ from embeddings import (
     calibrate_centroid_threshold,
     calibrate_threshold,
     centre,
-    centroid_share,
     default_embedder,
     in_neighbourhood,
+    near_centroid,
 )
 
 from ._run import Run
 
-__all__ = ["ExposureSpace", "embed_run"]
+__all__ = ["ExposureSpace", "NeighbourhoodErrors", "embed_run"]
 
 DEFAULT_PRECISION = 0.8
 # Precision is judged as if one pair in twenty shared a channel, whatever the run's own mix (see
@@ -46,6 +47,43 @@ DEFAULT_PRECISION = 0.8
 CALIBRATION_PRIOR = 0.05
 BALANCE_CAP = 40  # items per channel in the calibration sample
 MIN_PER_CHANNEL = 3  # channels with fewer items seen are left out of the centre and the calibration
+MIN_SEPARATION = 0.2  # sensitivity − false-positive rate below which measures are not corrected for them
+
+
+@dataclasses.dataclass(frozen=True)
+class NeighbourhoodErrors:
+    """"Inside the neighbourhood" as a test for "of the topic's channel" (the channel most reference
+    items carry), counted on cards whose channel the platform shows: of the topic's cards, how many
+    were inside (sensitivity); of the other cards, how many were inside all the same (false
+    positives). No channel shown, nothing counted (``topic_channel`` None)."""
+
+    topic_channel: str | None
+    topic_cards: int
+    topic_inside: int
+    other_cards: int
+    other_inside: int
+
+    @property
+    def sensitivity(self) -> float:
+        return self.topic_inside / self.topic_cards if self.topic_cards else float("nan")
+
+    @property
+    def false_positive_rate(self) -> float:
+        return self.other_inside / self.other_cards if self.other_cards else float("nan")
+
+    @property
+    def separates(self) -> bool:
+        """Whether correcting for the errors removes more bias than the noise it adds: below
+        ``MIN_SEPARATION`` between sensitivity and false-positive rate, dividing by it would not."""
+        return bool(self.sensitivity - self.false_positive_rate >= MIN_SEPARATION)
+
+    def details(self) -> dict[str, object]:
+        def rate(value: float) -> float | None:
+            return None if np.isnan(value) else value
+
+        return {"topic_channel": self.topic_channel, "cards": self.topic_cards + self.other_cards,
+                "sensitivity": rate(self.sensitivity), "false_positive_rate": rate(self.false_positive_rate),
+                "corrected": self.separates}
 
 
 @dataclasses.dataclass
@@ -92,8 +130,26 @@ class ExposureSpace:
         """Share of ``seen`` (item keys, repeats counted) near the centroid of the ``reference`` items."""
         if not seen:
             return float("nan")
+        return float(np.mean(self.near_topic(seen, reference)))
+
+    def near_topic(self, keys: list[str], reference: list[str]) -> np.ndarray:
+        """For each of ``keys``, whether it lies near the centroid of the ``reference`` items."""
         threshold = self.centroid_calibration(len(reference)).threshold
-        return centroid_share(self.of(seen), self.of(reference), threshold)
+        return near_centroid(self.of(keys), self.of(reference), threshold)
+
+    def errors(self, measured: list[str], reference: list[str], *, centroid: bool) -> NeighbourhoodErrors:
+        """How the neighbourhood errs as a test for "of the reference items' main channel", on the
+        very cards a measure is taken of (cards shown to a puppet are closer to what it read than
+        the channel's average item, so errors measured on other items would not apply to them)."""
+        labelled = [k for k in measured if self.labels[self._row[k]] != "?"]
+        reference_channels = [self.labels[self._row[k]] for k in reference if self.labels[self._row[k]] != "?"]
+        if not labelled or not reference_channels:
+            return NeighbourhoodErrors(None, 0, 0, 0, 0)
+        topic = collections.Counter(reference_channels).most_common(1)[0][0]
+        inside = (self.near_topic if centroid else self.inside)(labelled, reference)
+        of_topic = np.array([self.labels[self._row[k]] == topic for k in labelled], dtype=bool)
+        return NeighbourhoodErrors(topic, int(of_topic.sum()), int(inside[of_topic].sum()),
+                                   int((~of_topic).sum()), int(inside[~of_topic].sum()))
 
 
 def _calibrate(calibration: Callable[[float], Calibration], precision: float) -> Calibration:

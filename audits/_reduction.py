@@ -5,13 +5,18 @@ For each puppet, exposure to the reference items (the share of its feed inside t
 embedding neighbourhood) is measured in the rounds after the last intervention. The effect is the
 treated puppets' exposure as a share of the control puppets', taken from one::
 
-    effect = 1 − mean(treated exposure after) / mean(control exposure after)
+    effect = 1 − (mean(treated exposure after) − fpr) / (mean(control exposure after) − fpr)
 
-so 0.6 means the control removed 60% of the exposure the untreated puppets kept. Each exposure is
-a share of the puppet's feed cards, and the interval is told how many: three treated puppets that
-all happened to see none of the topic do not make the reduction exactly 1. Treated and
-control are replicas of one persona, so the control's exposure is what the treated puppets would
-have had; a difference with the exposure before the intervention would only add that round's
+so 0.6 means the control removed 60% of the exposure the untreated puppets kept. ``fpr`` is the
+neighbourhood's false-positive rate, counted on the cards of that round whose channel is not the
+topic's (the channel most reference items carry): a puppet shown none of the topic still has that
+much of its feed inside the neighbourhood, and without it a control that removed 92% of the
+topic read 0.79 on Toutiao. Where the cards show no channel, or the neighbourhood separates the
+topic too little to correct for (``NeighbourhoodErrors.separates``), fpr is 0 and the details
+say so. Each exposure is a share of the puppet's feed cards, and the interval is told how many:
+three treated puppets that all happened to see none of the topic do not make the reduction
+exactly 1. Treated and control are replicas of one persona, so the control's exposure is what
+the treated puppets would have had; a difference with the exposure before the intervention would only add that round's
 noise (item-level noise in one round is nearly independent of the next). The round before is
 reported beside the verdict as a balance check. The effect is judged in the last measured round
 (the one furthest from the intervention: a control whose effect fades fails); the first round
@@ -30,6 +35,7 @@ import dataclasses
 import numpy as np
 
 from ._checks import CheckResult, Context
+from ._exposure import NeighbourhoodErrors
 from ._run import Puppet
 from ._stats import (
     Comparison,
@@ -99,21 +105,31 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
     def of(group: list[Puppet], round_index: int) -> list[float]:
         return [exposure[(p.puppet_id, round_index)] for p in group]
 
-    base = float(np.mean(of(control, late)))
-    if base <= 0:
-        return CheckResult(None, metrics, f"the control puppets saw nothing of the topic after {check}'s intervention")
+    def errors(round_index: int) -> NeighbourhoodErrors:
+        return space.errors([k for p in everyone for k in feed[(p, round_index)]], spec.reference,
+                            centroid=spec.centroid)
+
+    def floor(errors: NeighbourhoodErrors) -> float:
+        return errors.false_positive_rate if errors.separates else 0.0
 
     def cards(group: list[Puppet], round_index: int) -> list[int]:
         return [len(feed[(p.puppet_id, round_index)]) for p in group]
 
-    def reduction(round_index: int) -> Comparison:
+    def reduction(round_index: int, errors: NeighbourhoodErrors) -> Comparison | None:
+        if np.mean(of(control, round_index)) <= floor(errors):
+            return None
         return relative_reduction(of(treated, round_index), of(control, round_index),
-                                  cards=(cards(treated, round_index), cards(control, round_index)))
+                                  cards=(cards(treated, round_index), cards(control, round_index)),
+                                  floor=floor(errors))
 
-    comparison = reduction(late)
-    right_after = reduction(early) if np.mean(of(control, early)) > 0 else None
+    late_errors = errors(late)
+    comparison = reduction(late, late_errors)
+    if comparison is None:
+        return CheckResult(None, metrics, f"the control puppets saw nothing of the topic after {check}'s intervention")
+    base = float(np.mean(of(control, late))) - floor(late_errors)
+    right_after = reduction(early, errors(early))
     # Twin noise in the effect's units: one puppet's exposure as a share of the control's mean.
-    relative = {p.puppet_id: exposure[(p.puppet_id, late)] / base for p in treated + control}
+    relative = {p.puppet_id: (exposure[(p.puppet_id, late)] - floor(late_errors)) / base for p in treated + control}
     pairs = twin_pairs(relative, treated) + twin_pairs(relative, control)
     noise = twin_noise(pairs) if pairs else float("nan")
     mde = minimum_detectable_effect(noise, len(treated), len(control)) if pairs else float("nan")
@@ -127,7 +143,9 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
                             {"effect": right_after.effect, "ci": list(right_after.ci), "p_value": right_after.p_value}),
             "exposure_before": None if b is None else {"treated": float(np.mean(of(treated, b))),
                                                        "control": float(np.mean(of(control, b)))},
-            "exposure_after": {"treated": float(np.mean(of(treated, late))), "control": base},
+            "exposure_after": {"treated": float(np.mean(of(treated, late))),
+                               "control": float(np.mean(of(control, late)))},
+            "neighbourhood_errors": late_errors.details(),
             "reference_items": len(spec.reference),
             "neighbourhood": "centroid of the reference items" if spec.centroid else "any reference item",
             "neighbourhood_cosine": calibration.threshold,

@@ -105,17 +105,17 @@ METHODS: dict[str, dict[str, str]] = {
     },
     "C3": {
         "zh": "预热建立对 X 的兴趣后，处理组对 X 类条目点击“不感兴趣”，孪生对照组以同样方式选出条目但不点（安慰剂）；"
-              "比较此后对与所选条目中心语义相近条目的曝光，处理组相对对照组少了多少，在干预后第一轮和最后一轮各测一次，"
-              "以最后一轮判定。",
+              "比较此后对与所选条目中心语义相近条目的曝光，处理组相对对照组少了多少（两组均先扣除邻域的误判率），"
+              "在干预后第一轮和最后一轮各测一次，以最后一轮判定。",
         "en": "After a warm-up that builds interest in X, treated puppets mark X items not interested and their control "
               "twins pick items the same way without pressing (a placebo); how much less exposure to items like the "
-              "picked ones (near their centroid) the treated puppets have than the controls, right after and in the "
-              "last round, which decides.",
+              "picked ones (near their centroid) the treated puppets have than the controls, each less the "
+              "neighbourhood's false-positive rate, right after and in the last round, which decides.",
     },
     "C4": {
-        "zh": "读取傀儡的兴趣标签页并删除标签 X，之后比较 X 类内容曝光相对对照组的下降，并检查标签 X 是否重新出现。",
-        "en": "Read the puppet's tag page and delete tag X; then the drop in exposure to X against the controls, and "
-              "whether the tag comes back.",
+        "zh": "读取傀儡的兴趣标签页并删除标签 X，之后比较 X 类内容曝光相对对照组的下降（同样扣除误判率），并检查标签 X 是否重新出现。",
+        "en": "Read the puppet's tag page and delete tag X; then the drop in exposure to X against the controls (less "
+              "the false-positive rate, as C3), and whether the tag comes back.",
     },
     "C5": {
         "zh": "兴趣不同、其他属性相同的傀儡关闭个性化推荐后阅读信息流。每个傀儡的画像依赖 = 其信息流落在本画像兴趣邻域"

@@ -184,17 +184,27 @@ def _share_means(shares: np.ndarray, cards: np.ndarray, rng: np.random.Generator
 
 def relative_reduction(treated: Sequence[float], control: Sequence[float], *, confidence: float = 0.95,
                        resamples: int = 4000, seed: int = 0,
-                       cards: tuple[Sequence[int], Sequence[int]] | None = None) -> Comparison:
+                       cards: tuple[Sequence[int], Sequence[int]] | None = None,
+                       floor: float = 0.0) -> Comparison:
     """How much less the treated puppets have of something than the control puppets, as a share of
     the control's: ``1 − mean(treated) / mean(control)`` (0: no less, 1: none left). The CI is the
-    percentile bootstrap of the ratio (both groups resampled, variance-corrected, widened to Welch's
-    t; resamples whose control mean is not positive are dropped), stretched to hold the estimate;
-    p is the permutation test of the difference of means, which is zero exactly when the reduction is.
+    percentile bootstrap of the ratio (both groups resampled, variance-corrected, widened to
+    Student's t with Satterthwaite's degrees of freedom for the ratio; resamples whose control mean
+    is not above the floor are dropped), stretched to hold the estimate; p is the permutation test
+    of the difference of means, which is zero exactly when the reduction is.
 
     ``cards`` (treated, control: how many cards each puppet's share was taken of) says the values
-    are shares of cards: a group's spread is then never taken below its cards' binomial spread."""
+    are shares of cards: a group's spread is then never taken below its cards' binomial spread.
+
+    ``floor``: what a puppet shown none of it still measures, when the measure also counts some
+    cards that are not of it (its false-positive rate f). The reduction is then
+    ``1 − (mean(treated) − f) / (mean(control) − f)`` (the measure's sensitivity cancels). f is
+    taken as known: it is counted on the same puppets' other cards, so its error moves with the
+    shares it is subtracted from and largely cancels (coverage: bench/interval_coverage.py)."""
     t, c = _as_array(treated), _as_array(control)
-    if c.mean() <= 0:
+    if not 0.0 <= floor < 1.0:
+        raise ValueError("floor is a share of cards: at least 0, below 1")
+    if c.mean() - floor <= 0:
         raise ValueError("the control puppets have none of it: there is nothing to reduce")
     rng = np.random.default_rng(seed)
     if cards is None:
@@ -206,9 +216,14 @@ def relative_reduction(treated: Sequence[float], control: Sequence[float], *, co
             raise ValueError("cards needs a positive count for every puppet, in the same order as the shares")
         boot_t, var_t = _share_means(t, n_t, rng, resamples)
         boot_c, var_c = _share_means(c, n_c, rng, resamples)
-    valid = boot_c > 0
-    effect = float(1.0 - t.mean() / c.mean())
-    low, high = _interval(effect, 1.0 - boot_t[valid] / boot_c[valid], confidence, _satterthwaite([var_t, var_c]))
+    valid = boot_c > floor
+    kept, base = t.mean() - floor, c.mean() - floor
+    effect = float(1.0 - kept / base)
+    # The ratio's variance by the delta method, part by part: where the treated puppets kept none
+    # of it, the control's spread hardly moves the ratio and its degrees of freedom should not count.
+    parts = [((var_t[0] / base**2), var_t[1]), ((kept**2 * var_c[0] / base**4), var_c[1])]
+    draws = 1.0 - (boot_t[valid] - floor) / (boot_c[valid] - floor)
+    low, high = _interval(effect, draws, confidence, _satterthwaite(parts))
     return Comparison(effect, min(low, effect), max(high, effect),
                       _permutation_p(t, c, rng, resamples), len(t), len(c), confidence)
 

@@ -120,8 +120,8 @@ def neighbourhood_share(vectors: ArrayLike, reference: ArrayLike, threshold: flo
     return float(np.mean(in_neighbourhood(vectors, reference, threshold)))
 
 
-def centroid_share(vectors: ArrayLike, reference: ArrayLike, threshold: float) -> float:
-    """Share of items near the reference items' centroid: ``(1/n) Σ_i [cos(v_i, c) ≥ t]`` with
+def near_centroid(vectors: ArrayLike, reference: ArrayLike, threshold: float) -> np.ndarray:
+    """For each item, whether it lies near the reference items' centroid: ``cos(v_i, c) ≥ t`` with
     ``c`` the mean of the unit reference vectors and ``t`` from ``calibrate_centroid_threshold``
     for as many reference items, in the same space."""
     units = unit_rows(vectors)
@@ -131,4 +131,9 @@ def centroid_share(vectors: ArrayLike, reference: ArrayLike, threshold: float) -
     centroid = unit_centroid(refs)
     if centroid is None:
         raise ValueError("the reference items cancel out: their centroid is the zero vector")
-    return float(np.mean(units @ centroid >= threshold))
+    return units @ centroid >= threshold
+
+
+def centroid_share(vectors: ArrayLike, reference: ArrayLike, threshold: float) -> float:
+    """Share of items near the reference items' centroid: ``(1/n) Σ_i [cos(v_i, c) ≥ t]`` (see ``near_centroid``)."""
+    return float(np.mean(near_centroid(vectors, reference, threshold)))

@@ -89,6 +89,10 @@ def test_every_feed_check_follows_the_ground_truth(analysed: tuple[str, Path, An
         assert c1.details["narrow_interest_share"] <= 0.7  # the channel cap keeps other content in view
         assert c2.outcome == "PASS" and c2.details["refused"] == []
         assert c3.effect > 0 and c4.effect > 0
+        for v in (c3, c4):  # errors counted on the sports channel's cards, and corrected for
+            errors = v.details["neighbourhood_errors"]
+            assert errors["topic_channel"] == "体育" and errors["corrected"], errors
+            assert errors["false_positive_rate"] < 0.1 < errors["sensitivity"], errors
         assert c5.effect == pytest.approx(0.0, abs=0.05) and c5.details["silent_resets"] == []
     else:
         assert c1.details["narrow_interest_share"] >= 0.7  # the truth is 1.0: the neighbourhood misses a few

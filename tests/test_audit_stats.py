@@ -178,6 +178,32 @@ def test_shares_of_a_few_cards_never_get_a_point_interval() -> None:
         relative_reduction([0.1, 0.2], [0.3, 0.2], cards=([20, 0], [20, 20]))
 
 
+def test_a_measure_with_false_positives_is_corrected_for_them() -> None:
+    """The topic is 30% of a control puppet's 40 cards and 3% of a treated one's (reduction 0.9), but
+    the measure sees 60% of the topic's cards and 5% of the others: a puppet shown none of the topic
+    still measures 5%. Uncorrected, the reduction reads about 0.7 and its interval misses 0.9; given
+    the false-positive rate counted on the other cards as its floor, it covers 0.9."""
+    rng = np.random.default_rng(9)
+    covered, uncorrected_covered, trials = 0, 0, 200
+    for trial in range(trials):
+        topic = np.concatenate([rng.binomial(40, 0.03, 4), rng.binomial(40, 0.3, 4)])
+        others = 40 - topic
+        seen_others = rng.binomial(others, 0.05)
+        measured = (rng.binomial(topic, 0.6) + seen_others) / 40
+        treated, control = measured[:4], measured[4:]
+        result = relative_reduction(treated, control, seed=trial, resamples=2000, cards=([40] * 4, [40] * 4),
+                                    floor=seen_others.sum() / others.sum())
+        covered += result.ci_low <= 0.9 <= result.ci_high
+        plain = relative_reduction(treated, control, seed=trial, resamples=2000, cards=([40] * 4, [40] * 4))
+        uncorrected_covered += plain.ci_low <= 0.9 <= plain.ci_high
+    assert covered / trials >= 0.9
+    assert uncorrected_covered / trials < 0.6
+    with pytest.raises(ValueError, match="nothing to reduce"):
+        relative_reduction([0.05, 0.05], [0.04, 0.06], floor=0.05)
+    with pytest.raises(ValueError, match="share of cards"):
+        relative_reduction([0.05, 0.05], [0.3, 0.3], floor=-0.1)
+
+
 def test_the_bootstrap_interval_is_not_too_narrow_with_three_puppets() -> None:
     """A plain bootstrap mean of three puppets varies by 2/3 of σ²/3, and its percentile interval has
     the normal's width where so few values need Student's t: a nominal 95% covered 80% of the time.
