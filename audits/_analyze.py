@@ -6,7 +6,8 @@ Tables it adds to ``run.sqlite`` (rewritten for a check each time it is analysed
 - ``verdicts(check, outcome, metric, effect, ci_low, ci_high, p_value, threshold, noise_sd, mde,
   n_treated, n_control, puppets_needed, direction, evidence, details)``: ``evidence`` and
   ``details`` are JSON.
-- ``analysis_notes(check, note)``: checks the campaign asked for that could not be decided, and why.
+- ``analysis_notes(check, note)``: checks the campaign asked for that could not be decided, and why
+  (too few puppets, nothing to compare, a neighbourhood the run's items cannot calibrate…).
 
 Embeddings are cached across runs in ``embedding-cache.sqlite`` beside the run folder (or a given
 path), so a second analysis embeds nothing new.
@@ -17,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+
+from embeddings import CalibrationError
 
 from ._c1 import check_c1
 from ._c2 import check_c2
@@ -68,7 +71,12 @@ def analyze(run_dir: Path, cache_path: Path | None = None, checks: list[str] | N
         notes = {c: f"{c} has no analysis in this version of algoaudit" for c in asked if c not in CHECKS}
         verdicts: list[Verdict] = []
         for check in (c for c in CHECKS if c in asked):
-            result = CHECKS[check](context)
+            try:
+                result = CHECKS[check](context)
+            except CalibrationError as error:
+                # The run's items do not tell the platform's channels apart well enough for this
+                # check's neighbourhood: no verdict for it, and the other checks still run.
+                result = CheckResult(None, [], f"{check} could not calibrate its neighbourhood on this run's items: {error}")
             run.write("metrics", _METRICS, result.metrics, {"check": check})
             run.write("verdicts", _VERDICTS, [result.verdict.row()] if result.verdict else [], {"check": check})
             if result.verdict is None:

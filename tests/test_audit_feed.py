@@ -4,6 +4,7 @@ the ground truth."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +116,20 @@ def test_a_second_analysis_embeds_nothing_and_rewrites_its_tables(analysed: tupl
         per_check = dict(db.execute('SELECT "check", COUNT(*) FROM metrics GROUP BY "check"').fetchall())
     # C3/C4: six puppets × two rounds (before, after); C2: one row per probe.
     assert per_check["C3"] == per_check["C4"] == 6 * 2 and per_check["C2"] == 2
+
+
+def test_a_platform_whose_channels_tell_nothing_apart_leaves_those_checks_undecided(
+        analysed: tuple[str, Path, Analysis], tmp_path: Path) -> None:
+    """Every card under one channel name: no neighbourhood can be calibrated on the run's items. The
+    checks that need one are left undecided, with the reason, and the others still give verdicts."""
+    _, run_dir, _ = analysed
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    with sqlite3.connect(copy / "run.sqlite") as db:
+        db.execute("UPDATE items SET channel = '体育'")  # the tag C4's puppets delete, so it has its reference
+    analysis = analyze(copy, tmp_path / "embedding-cache.sqlite")
+    assert [v.check for v in analysis.verdicts] == ["C2"]
+    for check in ("C1", "C3", "C4", "C5"):
+        assert analysis.notes[check].startswith(f"{check} could not calibrate its neighbourhood"), analysis.notes
+    with sqlite3.connect(copy / "run.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM analysis_notes WHERE note LIKE '%could not calibrate%'").fetchone()[0] == 4
