@@ -218,6 +218,8 @@ LABELS: dict[str, dict[str, str]] = {
         "path": "路径", "kind": "类型", "sha256": "SHA-256", "bytes": "字节", "round": "轮次", "verb": "步骤",
         "more": "另有 {n} 条未列出", "note": "说明", "groups": "分组", "rounds_used": "所用轮次",
         "puppets_measured": "有测量值的傀儡", "direction_higher": "越高越好（用户控制的效果）",
+        "errors": "邻域误差", "errors_text": "对频道“{channel}”：灵敏度 {sensitivity}，误判率 {fpr}（{cards} 张标有频道的卡片）",
+        "corrected": "已据此校正", "not_corrected": "未校正（卡片无频道，或邻域区分度不足）",
         "direction_lower": "越低越好（违规的程度）", "direction": "方向",
         "mean_by_round": "各组每轮均值（阴影为 95% 自助法置信带）", "value": "数值",
         "mean_by_group": "各组均值（95% 自助法置信区间）",
@@ -254,6 +256,9 @@ LABELS: dict[str, dict[str, str]] = {
         "evidence": "Evidence", "path": "Path", "kind": "Kind", "sha256": "SHA-256", "bytes": "Bytes",
         "round": "Round", "verb": "Step", "more": "{n} more not listed", "note": "Note", "groups": "Groups",
         "rounds_used": "Rounds used", "puppets_measured": "Puppets measured",
+        "errors": "Neighbourhood errors", "errors_text": "for the channel “{channel}”: sensitivity {sensitivity}, "
+                  "false-positive rate {fpr} (on {cards} cards showing a channel)",
+        "corrected": "corrected for", "not_corrected": "not corrected (no channels shown, or too little separation)",
         "direction_higher": "higher is better (a user control working)",
         "direction_lower": "lower is better (the size of a violation)", "direction": "Direction",
         "mean_by_round": "Mean per round and group (band: 95% bootstrap interval)", "value": "value",
@@ -455,6 +460,15 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
     return format(number, spec)
 
 
+def _errors(errors: Any, t: dict[str, str]) -> str:
+    """How a check's neighbourhood erred on the cards it measured, in words ("" when it has none)."""
+    if not isinstance(errors, dict) or not errors.get("topic_channel"):
+        return ""
+    text = t["errors_text"].format(channel=errors["topic_channel"], sensitivity=_fmt(errors.get("sensitivity"), ".2f"),
+                                   fpr=_fmt(errors.get("false_positive_rate")), cards=_fmt(errors.get("cards"), "g"))
+    return f"{text}; {t['corrected'] if errors.get('corrected') else t['not_corrected']}"
+
+
 def _context(run_dir: Path, lang: str | None) -> dict[str, Any]:
     db = RunTables(run_dir)
     try:
@@ -521,6 +535,7 @@ def _context(run_dir: Path, lang: str | None) -> dict[str, Any]:
                 "rounds": sorted({m["round"] for m in mine if m.get("round") is not None}),
                 "puppets_measured": len({m.get("puppet_id") for m in mine}),
                 "details_rounds": details.get("rounds") if isinstance(details.get("rounds"), dict) else {},
+                "errors": _errors(details.get("neighbourhood_errors"), t),
             })
         groups: dict[str, dict[str, Any]] = {}
         for p in puppets:

