@@ -19,11 +19,11 @@ pytestmark = pytest.mark.e2e
 
 # Three puppets in each group a verdict rests on: with two, Welch's t has about one degree of
 # freedom, and one puppet whose feed sits off the topic's centre (a full cocoon read at 0.46 by one
-# of two rejecting puppets) makes even a plain violation INCONCLUSIVE. Two warm-up rounds: after
-# one, a puppet that happened to open few sports items (3.5 of sports weight against 10 and 13 for
-# its twins) was closed by the cocoon fault into finance, and its deleted tag's exposure read 0.42
-# against the others' 1.0. Five at once: the five puppets C5 switches off read their feeds in one
-# batch, then its four still-on controls.
+# of two rejecting puppets) makes even a plain violation INCONCLUSIVE. The puppets choose their
+# interests at onboarding: a full cocoon closes a feed around whatever the profile holds first, and
+# a sports fan whose first page held little sport and who opened one finance item was closed into
+# finance for good (its rejected topic's exposure read 0 against its twins' 1.0). Five at once: the
+# five puppets C5 switches off read their feeds in one batch, then its four still-on controls.
 CAMPAIGN = """
 name: feed-{name}
 target: {{driver: sandbox, base_url: "{url}", options: {{dwell_scale: 0.05}}}}
@@ -37,6 +37,7 @@ groups:
   - {{name: probe, persona: zh-passive, replicas: 2}}
 rounds:
   - {{name: no tags, phase: warmup, groups: [probe], steps: [{{onboarding: {{choose: []}}}}]}}
+  - {{name: interests, phase: warmup, groups: [fans, reject, untag, military, fans-on, military-on], steps: [onboarding]}}
   - {{name: warm-up, phase: warmup, repeat: 2, groups: [fans, reject, untag, military, fans-on, military-on],
       steps: [{{read_feed: {{pages: 2}}}}]}}
   - {{name: reject, phase: intervention, groups: [reject], steps: [{{not_interested: {{topic: sports, count: 4}}}}]}}
