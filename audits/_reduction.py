@@ -16,11 +16,11 @@ topic too little to correct for (``NeighbourhoodErrors.separates``), fpr is 0 an
 say so. Each exposure is a share of the puppet's feed cards, and the interval is told how many:
 three treated puppets that all happened to see none of the topic do not make the reduction
 exactly 1. Treated and control are replicas of one persona, so the control's exposure is what
-the treated puppets would have had; a difference with the exposure before the intervention would only add that round's
-noise (item-level noise in one round is nearly independent of the next). The round before is
-reported beside the verdict as a balance check. The effect is judged in the last measured round
-(the one furthest from the intervention: a control whose effect fades fails); the first round
-after is reported beside it.
+the treated puppets would have had; a difference with the exposure before the intervention would
+only add that round's noise (item-level noise in one round is nearly independent of the next).
+The round before is reported beside the verdict as a balance check. The effect is judged in the
+last measured round (the one furthest from the intervention: a control whose effect fades fails);
+the first round after is reported beside it.
 
 Where the reference items come from the treated puppets' own feeds (the items they rejected), the
 control puppets pick items the same way without pressing anything (``not_interested: {sham:
