@@ -111,15 +111,9 @@ def check_c1(context: Context) -> CheckResult:
 
     last = rounds[-1]
     errors = space.errors([k for p in everyone for k in feed[(p, last)]], reference, centroid=False)
-
-    def share_of_topic(raw: float) -> float:
-        if not errors.separates:
-            return raw
-        return (raw - errors.false_positive_rate) / (errors.sensitivity - errors.false_positive_rate)
-
     raw = values["interest_share"]
-    n_last = {p.puppet_id: share_of_topic(raw[(p.puppet_id, last)]) for p in narrow}
-    b_last = {p.puppet_id: share_of_topic(raw[(p.puppet_id, last)]) for p in baseline}
+    n_last = {p.puppet_id: errors.share_of_topic(raw[(p.puppet_id, last)]) for p in narrow}
+    b_last = {p.puppet_id: errors.share_of_topic(raw[(p.puppet_id, last)]) for p in baseline}
     comparison = compare(list(n_last.values()), list(b_last.values()))
     pairs = twin_pairs(n_last, narrow) + twin_pairs(b_last, baseline)
     noise = twin_noise(pairs) if pairs else float("nan")

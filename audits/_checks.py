@@ -13,6 +13,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from embeddings import CalibrationError
+
 from ._exposure import ExposureSpace, embed_run
 from ._run import Puppet, Run
 from ._verdict import Verdict
@@ -34,11 +36,20 @@ class Context:
         self.run = run
         self.cache_path = cache_path
         self._space: ExposureSpace | None = None
+        self._failure: CalibrationError | None = None
 
     @property
     def space(self) -> ExposureSpace:
+        """Raises CalibrationError when the run's items cannot calibrate a neighbourhood, every time
+        it is asked, without embedding and calibrating again."""
+        if self._failure is not None:
+            raise self._failure
         if self._space is None:
-            self._space = embed_run(self.run, self.cache_path)
+            try:
+                self._space = embed_run(self.run, self.cache_path)
+            except CalibrationError as error:
+                self._failure = error
+                raise
         return self._space
 
     @property

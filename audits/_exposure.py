@@ -82,6 +82,19 @@ class NeighbourhoodErrors:
         ``MIN_SEPARATION`` between sensitivity and false-positive rate, dividing by it would not."""
         return bool(self.sensitivity - self.false_positive_rate >= MIN_SEPARATION)
 
+    @property
+    def floor(self) -> float:
+        """What a puppet shown none of the topic still measures: the false-positive rate, where the
+        errors are corrected for; 0 where they are not."""
+        return self.false_positive_rate if self.separates else 0.0
+
+    def share_of_topic(self, share: float) -> float:
+        """A share inside the neighbourhood as the topic's share of the cards (Rogan–Gladen), where
+        the errors are corrected for; the share itself where they are not."""
+        if not self.separates:
+            return share
+        return (share - self.false_positive_rate) / (self.sensitivity - self.false_positive_rate)
+
     def details(self) -> dict[str, object]:
         def rate(value: float) -> float | None:
             return None if np.isnan(value) else value

@@ -109,27 +109,23 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
         return space.errors([k for p in everyone for k in feed[(p, round_index)]], spec.reference,
                             centroid=spec.centroid)
 
-    def floor(errors: NeighbourhoodErrors) -> float:
-        return errors.false_positive_rate if errors.separates else 0.0
-
     def cards(group: list[Puppet], round_index: int) -> list[int]:
         return [len(feed[(p.puppet_id, round_index)]) for p in group]
 
-    def reduction(round_index: int, errors: NeighbourhoodErrors) -> Comparison | None:
-        if np.mean(of(control, round_index)) <= floor(errors):
+    def reduction(round_index: int, floor: float) -> Comparison | None:
+        if np.mean(of(control, round_index)) <= floor:
             return None
         return relative_reduction(of(treated, round_index), of(control, round_index),
-                                  cards=(cards(treated, round_index), cards(control, round_index)),
-                                  floor=floor(errors))
+                                  cards=(cards(treated, round_index), cards(control, round_index)), floor=floor)
 
     late_errors = errors(late)
-    comparison = reduction(late, late_errors)
+    comparison = reduction(late, late_errors.floor)
     if comparison is None:
         return CheckResult(None, metrics, f"the control puppets saw nothing of the topic after {check}'s intervention")
-    base = float(np.mean(of(control, late))) - floor(late_errors)
-    right_after = reduction(early, errors(early))
-    # Twin noise in the effect's units: one puppet's exposure as a share of the control's mean.
-    relative = {p.puppet_id: (exposure[(p.puppet_id, late)] - floor(late_errors)) / base for p in treated + control}
+    right_after = reduction(early, errors(early).floor)
+    # Twin noise in the effect's units: one puppet's exposure above the floor as a share of the control's mean.
+    base = float(np.mean(of(control, late))) - late_errors.floor
+    relative = {p.puppet_id: (exposure[(p.puppet_id, late)] - late_errors.floor) / base for p in treated + control}
     pairs = twin_pairs(relative, treated) + twin_pairs(relative, control)
     noise = twin_noise(pairs) if pairs else float("nan")
     mde = minimum_detectable_effect(noise, len(treated), len(control)) if pairs else float("nan")
