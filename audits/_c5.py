@@ -8,28 +8,32 @@ same kind of feed; where it leaks, each puppet still sees more of its own person
 the other personas' puppets do.
 
 A persona's interest is the embedding neighbourhood of the items its puppets read with interest
-(as for C1). Per puppet, persona dependence is the share of its feed inside its own persona's
-interest minus the mean share of that interest in the feeds of the other personas' puppets beside
-it. Items every puppet is shown count alike on both sides and cancel: an unpersonalised feed has
-none, however its popular items fall. The switched puppets' dependence is measured on every feed
-card shown after they switched off; the reference is a still-on control, puppets of the same
-personas with the same history that keep personalisation on and read as many pages in the next
-round. A feed never repeats what it has just shown, so a later feed comes from deeper in the
-ranking, where personas differ less: against the switched puppets' own earlier feed, a switch that
-changed nothing read about 0.8 instead of 1 (bench/calibration.py). For the same reason the
-still-on puppets go to the switch too and only read it (the step ``personalization`` without
-``enabled``), and their cards count from then on: a switched puppet passes the feed on its way to
-the switch, and what it reads after comes from deeper in the session's ranking (a still-on control
-that went straight to the feed read a switch that changed nothing as 0.82–0.95). The effect::
+(as for C1). Persona dependence is how much more of each persona's interest its own puppets' feeds
+hold than the other personas' puppets' feeds beside them. Items every puppet is shown count alike
+on both sides and cancel: an unpersonalised feed has none, however its popular items fall. It is
+taken apart puppet by puppet (its share of its own persona's interest minus its shares of the
+others', weighted so that the mean over puppets is the same), so that each puppet's value rests on
+its own feed: puppets are the independent units the interval resamples.
+
+The switched puppets' dependence is measured on every feed card shown after they switched off; the
+reference is a still-on control, puppets of the same personas with the same history that keep
+personalisation on and read as many pages in the next round. A feed never repeats what it has just
+shown, so a later feed comes from deeper in the ranking, where personas differ less: against the
+switched puppets' own earlier feed, a switch that changed nothing read about 0.8 instead of 1
+(bench/calibration.py). For the same reason the still-on puppets go to the switch too and only read
+it (the step ``personalization`` without ``enabled``), and their cards count from then on: a
+switched puppet passes the feed on its way to the switch, and what it reads after comes from deeper
+in the session's ranking (a still-on control that went straight to the feed read a switch that
+changed nothing as 0.82–0.95). The effect::
 
     effect = mean dependence(switched, off) / mean dependence(still on)
 
 0 is a switch that works, 1 a switch that changes nothing; the interval is the bootstrap of the
-ratio over puppets (``relative_reduction``). A violation, so lower is better: FAIL when the whole
-interval lies above the tolerated share (default 0.2; campaign ``thresholds: {C5: …}``), PASS when
-it lies at or below it. A switch found on again later without the puppet turning it on is a FAIL
-whatever the feeds show (``details.silent_resets``). The clicks from the home page to the switch
-are reported (``details.clicks_to_switch``).
+ratio over puppets, resampled within their personas (``relative_reduction``). A violation, so lower
+is better: FAIL when the whole interval lies above the tolerated share (default 0.2; campaign
+``thresholds: {C5: …}``), PASS when it lies at or below it. A switch found on again later without
+the puppet turning it on is a FAIL whatever the feeds show (``details.silent_resets``). The clicks
+from the home page to the switch are reported (``details.clicks_to_switch``).
 
 Parts (``check_groups: {C5: {...}}``): ``switched`` (default: every puppet that switched off) and
 ``still_on`` (required: the same personas, at least two puppets each, never switched off).
@@ -61,13 +65,15 @@ DEFAULT_THRESHOLD = 0.2
 
 
 def _dependence(shares: dict[str, dict[str, float]], persona_of: dict[str, str]) -> dict[str, float]:
-    """Per puppet: its feed's share in its own persona's interest, minus that interest's mean share
-    in the other personas' puppets' feeds (``shares[puppet][persona]``)."""
-    out = {}
-    for p, mine in shares.items():
-        others = [shares[q][persona_of[p]] for q in shares if persona_of[q] != persona_of[p]]
-        out[p] = mine[persona_of[p]] - float(np.mean(others))
-    return out
+    """Per puppet: its feed's share in its own persona's interest, minus its shares in the other
+    personas' interests, each weighted n_x / (n − n_x) (``shares[puppet][persona]``; n_x puppets of
+    persona x among n). The mean over puppets is the mean, over puppets, of how much more of its
+    own persona's interest a puppet's feed holds than the other personas' puppets' feeds hold; each
+    puppet's value rests on its own feed alone, so the puppets stay independent units."""
+    counts = collections.Counter(persona_of[p] for p in shares)
+    n = len(shares)
+    return {p: mine[persona_of[p]] - sum(counts[x] / (n - counts[x]) * mine[x] for x in counts if x != persona_of[p])
+            for p, mine in shares.items()}
 
 
 def _spread_s(times: list[str]) -> float:
@@ -76,9 +82,11 @@ def _spread_s(times: list[str]) -> float:
     return max(stamps) - min(stamps)
 
 
-def _share_left(off: list[float], on: list[float]) -> Comparison:
-    """``mean(off) / mean(on)`` with its interval: one minus the relative reduction."""
-    r = relative_reduction(off, on)
+def _share_left(off: dict[str, float], on: dict[str, float], persona_of: dict[str, str]) -> Comparison:
+    """``mean(off) / mean(on)`` with its interval: one minus the relative reduction, the puppets
+    resampled within their personas (each group has a fixed number of puppets per persona)."""
+    r = relative_reduction(list(off.values()), list(on.values()),
+                           strata=([persona_of[p] for p in off], [persona_of[p] for p in on]))
     return dataclasses.replace(r, effect=1.0 - r.effect, ci_low=1.0 - r.ci_high, ci_high=1.0 - r.ci_low)
 
 
@@ -132,15 +140,16 @@ def check_c5(context: Context) -> CheckResult:
     inside = {x: space.inside([k for _, k in shown], interests[x]) for x in personas}
     owners = np.array([p for p, _ in shown])
     shares = {p: {x: float(inside[x][owners == p].mean()) for x in personas} for p in (*off_cards, *on_cards)}
-    dep_off = _dependence({p: shares[p] for p in off_cards}, {p.puppet_id: p.persona_id for p in switched})
-    dep_on = _dependence({p: shares[p] for p in on_cards}, {p.puppet_id: p.persona_id for p in still_on})
+    persona_of = {p.puppet_id: p.persona_id for p in switched + still_on}
+    dep_off = _dependence({p: shares[p] for p in off_cards}, persona_of)
+    dep_on = _dependence({p: shares[p] for p in on_cards}, persona_of)
     metrics = [{"check": "C5", "puppet_id": p, "round": min(m["round"] for m in cards[p]), "metric": "persona_dependence",
                 "value": v} for deps, cards in ((dep_off, off_cards), (dep_on, on_cards)) for p, v in sorted(deps.items())]
     base = float(np.mean(list(dep_on.values())))
     if base <= 0:
         return CheckResult(None, metrics, "the still-on puppets saw no more of their own interest than the others: "
                                           "nothing for the switch to turn off")
-    comparison = _share_left(list(dep_off.values()), list(dep_on.values()))
+    comparison = _share_left(dep_off, dep_on, persona_of)
     pairs = twin_pairs({p: v / base for p, v in dep_off.items()}, switched)
     noise = twin_noise(pairs) if pairs else float("nan")
     mde = minimum_detectable_effect(noise, len(switched), len(still_on)) if pairs else float("nan")

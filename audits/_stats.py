@@ -163,6 +163,22 @@ def estimate(values: Sequence[float], *, confidence: float = 0.95, resamples: in
     return Comparison(float(v.mean()), float(low), float(high), p, len(v), 0, confidence)
 
 
+def _stratified_means(values: np.ndarray, strata: np.ndarray, rng: np.random.Generator,
+                      resamples: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Bootstrap means of a group whose puppets came as fixed numbers per stratum (per persona):
+    each stratum's puppets resampled among themselves, so the resampled group keeps its make-up.
+    With the variance of the mean each stratum adds, and its degrees of freedom."""
+    n = len(values)
+    draws = np.zeros(resamples)
+    parts = []
+    for stratum in np.unique(strata):
+        members = values[strata == stratum]
+        draws += _bootstrap_means(members, rng, resamples) * len(members) / n
+        variance, df = _mean_variance(members)
+        parts.append((variance * (len(members) / n) ** 2, df))
+    return draws, parts
+
+
 def _share_means(shares: np.ndarray, cards: np.ndarray, rng: np.random.Generator,
                  resamples: int) -> tuple[np.ndarray, tuple[float, float]]:
     """Bootstrap means of puppets' shares of their cards, never more certain than the cards allow,
@@ -185,6 +201,7 @@ def _share_means(shares: np.ndarray, cards: np.ndarray, rng: np.random.Generator
 def relative_reduction(treated: Sequence[float], control: Sequence[float], *, confidence: float = 0.95,
                        resamples: int = 4000, seed: int = 0,
                        cards: tuple[Sequence[int], Sequence[int]] | None = None,
+                       strata: tuple[Sequence[str], Sequence[str]] | None = None,
                        floor: float = 0.0) -> Comparison:
     """How much less the treated puppets have of something than the control puppets, as a share of
     the control's: ``1 − mean(treated) / mean(control)`` (0: no less, 1: none left). The CI is the
@@ -195,6 +212,10 @@ def relative_reduction(treated: Sequence[float], control: Sequence[float], *, co
 
     ``cards`` (treated, control: how many cards each puppet's share was taken of) says the values
     are shares of cards: a group's spread is then never taken below its cards' binomial spread.
+
+    ``strata`` (treated, control: each puppet's stratum, such as its persona) says each group was
+    made of fixed numbers of puppets per stratum: puppets are resampled within their stratum, and
+    only the spread within strata counts (not with ``cards``).
 
     ``floor``: what a puppet shown none of it still measures, when the measure also counts some
     cards that are not of it (its false-positive rate f). The reduction is then
@@ -207,21 +228,29 @@ def relative_reduction(treated: Sequence[float], control: Sequence[float], *, co
     if c.mean() - floor <= 0:
         raise ValueError("the control puppets have none of it: there is nothing to reduce")
     rng = np.random.default_rng(seed)
-    if cards is None:
-        boot_t, var_t = _bootstrap_means(t, rng, resamples), _mean_variance(t)
-        boot_c, var_c = _bootstrap_means(c, rng, resamples), _mean_variance(c)
-    else:
+    if cards is not None and strata is not None:
+        raise ValueError("cards and strata cannot be given together")
+    if cards is not None:
         n_t, n_c = (np.asarray(n, dtype=float) for n in cards)
         if n_t.shape != t.shape or n_c.shape != c.shape or min(n_t.min(), n_c.min()) < 1:
             raise ValueError("cards needs a positive count for every puppet, in the same order as the shares")
-        boot_t, var_t = _share_means(t, n_t, rng, resamples)
-        boot_c, var_c = _share_means(c, n_c, rng, resamples)
+        (boot_t, var_t), (boot_c, var_c) = _share_means(t, n_t, rng, resamples), _share_means(c, n_c, rng, resamples)
+        parts_t, parts_c = [var_t], [var_c]
+    elif strata is not None:
+        s_t, s_c = (np.asarray(s, dtype=object) for s in strata)
+        if s_t.shape != t.shape or s_c.shape != c.shape:
+            raise ValueError("strata needs a stratum for every puppet, in the same order as the values")
+        (boot_t, parts_t), (boot_c, parts_c) = (_stratified_means(t, s_t, rng, resamples),
+                                                _stratified_means(c, s_c, rng, resamples))
+    else:
+        boot_t, parts_t = _bootstrap_means(t, rng, resamples), [_mean_variance(t)]
+        boot_c, parts_c = _bootstrap_means(c, rng, resamples), [_mean_variance(c)]
     valid = boot_c > floor
     kept, base = t.mean() - floor, c.mean() - floor
     effect = float(1.0 - kept / base)
     # The ratio's variance by the delta method, part by part: where the treated puppets kept none
     # of it, the control's spread hardly moves the ratio and its degrees of freedom should not count.
-    parts = [((var_t[0] / base**2), var_t[1]), ((kept**2 * var_c[0] / base**4), var_c[1])]
+    parts = [(v / base**2, df) for v, df in parts_t] + [(kept**2 * v / base**4, df) for v, df in parts_c]
     draws = 1.0 - (boot_t[valid] - floor) / (boot_c[valid] - floor)
     low, high = _interval(effect, draws, confidence, _satterthwaite(parts))
     return Comparison(effect, min(low, effect), max(high, effect),

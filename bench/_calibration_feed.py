@@ -15,9 +15,10 @@ the true channel of every card served (the audit sees titles and embeddings inst
   over the control puppets', in the last measured round;
 - C5: persona dependence as C5 defines it, on true channels: per puppet, the share of its cards
   from its persona's interest channel (the channel its persona's puppets liked most) minus that
-  channel's mean share in the other personas' puppets' cards; the switched puppets' mean over
-  every card served after they switched off, over the still-on puppets' mean from their own
-  reading of the switch in that round on (as C5 counts them).
+  channel's mean share in the other personas' puppets' cards (the mean over puppets is that of
+  C5's puppet-by-puppet form); the switched puppets' mean over every card served after they
+  switched off, over the still-on puppets' mean from their own reading of the switch in that round
+  on (as C5 counts them).
   (Not the share of cards still ranked by the profile, ``reason = 'leak'``: those are the
   profile's best matches, denser in the interest than a personalised feed's mix of personal,
   popular and exploration cards, so a leak of 0.3 of the cards leaves about 0.55 of the dependence.)
