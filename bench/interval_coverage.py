@@ -20,6 +20,15 @@ neighbourhoods are: it sees 60% of the topic's cards and 5% of the others, with 
 of the treated puppets' 40 cards against 30% of the controls' (reduction 0.9). The checks'
 interval given the false-positive rate counted on the other cards (`floor`) against the one
 that is not: coverage, mean estimate and median width.
+
+A third table follows C5's design: two personas with n puppets each in both groups, 40 cards a
+puppet, their own rates spread (sd 0.05). The unpersonalised feed holds persona A's interest on
+20% of its cards and B's on 10%; a personalised one holds a puppet's own interest on 50%; a switch
+that leaks 0.5 halves the excess. The true share left is 0.5. Three intervals over the same data:
+persona dependence per puppet as its own share less the other persona's puppets' mean share of
+that interest (a term its whole persona shares: the puppets are not independent), taken apart
+puppet by puppet but resampled across personas, and the one C5 uses (taken apart puppet by
+puppet, resampled within personas).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import argparse
 
 import numpy as np
 
+from audits._c5 import _dependence
 from audits._stats import _bootstrap_means, compare, relative_reduction
 
 RESAMPLES = 1000
@@ -51,6 +61,24 @@ def _spread_shares(data: np.random.Generator, cards: int, mean: float, sd: float
     """Shares of ``cards`` cards for ``n`` puppets whose own rates vary (Beta with this mean and sd)."""
     k = mean * (1 - mean) / sd**2 - 1
     return data.binomial(cards, data.beta(mean * k, (1 - mean) * k, n)) / cards
+
+
+def _coupled(shares: dict[str, dict[str, float]], persona_of: dict[str, str]) -> dict[str, float]:
+    """The earlier per-puppet dependence: own share less the other personas' puppets' mean share."""
+    return {p: mine[persona_of[p]] - float(np.mean([shares[q][persona_of[p]] for q in shares
+                                                     if persona_of[q] != persona_of[p]]))
+            for p, mine in shares.items()}
+
+
+def _switch_feeds(data: np.random.Generator, n: int, excess_kept: float, group: str) -> dict[str, dict[str, float]]:
+    """Shares of each persona's interest in the feeds of n puppets of personas a and b."""
+    popular = {"a": 0.2, "b": 0.1}
+    feeds = {}
+    for persona in ("a", "b"):
+        for i in range(n):
+            rates = {x: popular[x] + (excess_kept * (0.5 - popular[x]) if x == persona else 0.0) for x in popular}
+            feeds[f"{group}-{persona}{i}"] = {x: float(_spread_shares(data, 40, r, 0.05, 1)[0]) for x, r in rates.items()}
+    return feeds
 
 
 def main() -> None:
@@ -113,6 +141,25 @@ def main() -> None:
             effect, low, high = np.array(rows).T
             print(f"| {name} | {n} | {np.mean((low <= 0.9) & (0.9 <= high)):.2f} | {effect.mean():.2f} "
                   f"| {np.median(high - low):.2f} |", flush=True)
+    print()
+    print("| C5: share of persona dependence left (truth 0.5) | puppets a persona | coverage | median width |")
+    print("|---|---|---|---|")
+    for n in (2, 3, 4):
+        results = {"own less others' mean, across personas": [], "taken apart per puppet, across personas": [],
+                   "taken apart per puppet, within personas (used)": []}
+        for trial in range(args.trials):
+            off, on = _switch_feeds(data, n, 0.5, "off"), _switch_feeds(data, n, 1.0, "on")
+            persona_of = {p: p.split("-")[1][0] for p in (*off, *on)}
+            strata = ([persona_of[p] for p in off], [persona_of[p] for p in on])
+            for name, form, within in zip(results, (_coupled, _dependence, _dependence), (False, False, True)):
+                t, c = form(off, persona_of), form(on, persona_of)
+                r = relative_reduction(list(t.values()), list(c.values()), seed=trial, resamples=RESAMPLES,
+                                       strata=strata if within else None)
+                results[name].append((1.0 - r.ci_high, 1.0 - r.ci_low))
+        for name, rows in results.items():
+            low, high = np.array(rows).T
+            print(f"| {name} | {n} | {np.mean((low <= 0.5) & (0.5 <= high)):.2f} | {np.median(high - low):.2f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":
