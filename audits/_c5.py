@@ -67,9 +67,9 @@ DEFAULT_THRESHOLD = 0.2
 def _dependence(shares: dict[str, dict[str, float]], persona_of: dict[str, str]) -> dict[str, float]:
     """Per puppet: its feed's share in its own persona's interest, minus its shares in the other
     personas' interests, each weighted n_x / (n − n_x) (``shares[puppet][persona]``; n_x puppets of
-    persona x among n). The mean over puppets is the mean, over puppets, of how much more of its
-    own persona's interest a puppet's feed holds than the other personas' puppets' feeds hold; each
-    puppet's value rests on its own feed alone, so the puppets stay independent units."""
+    persona x among n). The weights make the mean over puppets that of each puppet's own-interest
+    share less that interest's mean share in the other personas' puppets' feeds, while each value
+    rests on its puppet's feed alone, so the puppets stay independent units."""
     counts = collections.Counter(persona_of[p] for p in shares)
     n = len(shares)
     return {p: mine[persona_of[p]] - sum(counts[x] / (n - counts[x]) * mine[x] for x in counts if x != persona_of[p])

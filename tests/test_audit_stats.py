@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from audits._c5 import _dependence
 from audits._stats import (
     compare,
     differences_in_differences,
@@ -201,6 +202,19 @@ def test_puppets_drawn_per_persona_are_resampled_within_their_persona() -> None:
         relative_reduction([0.1, 0.2], [0.3, 0.2], strata=(["a"], ["a", "b"]))
     with pytest.raises(ValueError, match="cannot be given together"):
         relative_reduction([0.1, 0.2], [0.3, 0.2], cards=([20, 20], [20, 20]), strata=(["a", "b"], ["a", "b"]))
+
+
+def test_persona_dependence_taken_apart_per_puppet_keeps_its_mean() -> None:
+    """C5's per-puppet values (each from its own feed) average to the persona dependence as defined:
+    each puppet's own-interest share less that interest's mean share in the other personas' feeds.
+    Three personas of unequal size, random shares."""
+    rng = np.random.default_rng(12)
+    persona_of = {f"{x}{i}": x for x, n in (("a", 2), ("b", 3), ("c", 4)) for i in range(n)}
+    for _ in range(20):
+        shares = {p: {x: float(rng.uniform()) for x in "abc"} for p in persona_of}
+        defined = [shares[p][x] - np.mean([shares[q][x] for q in shares if persona_of[q] != x])
+                   for p, x in persona_of.items()]
+        assert np.mean(list(_dependence(shares, persona_of).values())) == pytest.approx(np.mean(defined))
 
 
 def test_a_measure_with_false_positives_is_corrected_for_them() -> None:
