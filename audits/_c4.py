@@ -3,17 +3,20 @@
 向用户提供选择或者删除…用户标签的功能 (2024 notice). Treated puppets read their tag page and delete
 tag X; control puppets of the same persona do not. The reference set is every item the puppets
 were shown under X's name (the channel label the platform puts on a card is the tag's name), and
-exposure is the share of the feed inside their calibrated embedding neighbourhood. The effect is
-the share of that exposure the deletion removed, treated against control (see ``_reduction``);
-a compliant platform removes at least the threshold (default
-0.5; campaign ``thresholds: {C4: …}``) in the last measured round.
+exposure is the share of the feed inside their calibrated embedding neighbourhood. Baseline
+puppets, of another persona without the interest, show what a user who never had it is shown of
+X. The effect is the share of the control's excess exposure over the baseline that the deletion
+removed (see ``_reduction``): 1 when the treated puppets are shown X as anyone is, 0 when the
+deletion changed nothing. A compliant platform removes at least the threshold (default 0.5;
+campaign ``thresholds: {C4: …}``) in the last measured round.
 
 A deletion that only hides the tag keeps the interest in the ranking: the tag page looks right,
 the feed does not. Whether a deleted tag was listed again later is reported beside the verdict
 (``details.reappeared``).
 
 Parts (``check_groups: {C4: {...}}``): ``treated`` (default: role treatment), ``control``
-(default: role control).
+(default: role control), ``baseline`` (default: the puppets of every persona that is neither the
+treated puppets' nor the control's; at least two must read the measured round personalised).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ def check_c4(context: Context) -> CheckResult:
     run = context.run
     treated = context.puppets("C4", "treated", "treatment")
     control = context.puppets("C4", "control", "control")
+    compared = {p.persona_id for p in treated + control}
+    # Not by role: a group without one has role baseline, and would put the treated persona's
+    # other puppets (C5's still-on fans, say) into the baseline.
+    baseline = (context.puppets("C4", "baseline")
+                or [p for p in run.puppets.values() if p.persona_id not in compared])
     mine = {p.puppet_id for p in treated}
     deletions = [a for a in run.actions("delete_tag") if a["puppet_id"] in mine]
     if not deletions:
@@ -46,9 +54,10 @@ def check_c4(context: Context) -> CheckResult:
     still_listed = [a for a in deletions if a["outcome"] != "ok"]
     return measure_reduction(context, Reduction(
         check="C4", metric="exposure_to_deleted_tag",
-        description="share of exposure to the deleted tag's items removed, treated vs control",
+        description="share of the excess exposure to the deleted tag's items (over puppets without the interest) "
+                    "removed, treated vs control",
         reference=reference, centroid=False, first_round=min(a["round"] for a in deletions), last_round=last_deletion,
-        treated=treated, control=control, threshold=run.threshold("C4", DEFAULT_THRESHOLD),
+        treated=treated, control=control, baseline=baseline, threshold=run.threshold("C4", DEFAULT_THRESHOLD),
         evidence=tuple(f"{a['puppet_id']} deleted tag {a['target']!r} in round {a['round']} ({a['outcome']})"
                        for a in deletions) + tuple(reappeared) + tuple(run.evidence_for("delete_tag")),
         details={"deleted_tags": sorted(deleted), "reappeared": reappeared,

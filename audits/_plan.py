@@ -36,7 +36,7 @@ __all__ = ["CheckPlan", "plan"]
 _PLANNED: dict[str, tuple[float, float, tuple[tuple[str, str | None], ...]]] = {
     "C1": (C1_THRESHOLD, 0.1, (("narrow", "treatment"), ("baseline", "control"))),
     "C3": (C3_THRESHOLD, 0.1, (("treated", "treatment"), ("control", "control"))),
-    "C4": (C4_THRESHOLD, 0.1, (("treated", "treatment"), ("control", "control"))),
+    "C4": (C4_THRESHOLD, 0.1, (("treated", "treatment"), ("control", "control"), ("baseline", None))),
     "C5": (C5_THRESHOLD, 0.05, (("switched", None), ("still_on", None))),
 }
 _DETERMINISTIC = {"C2": C2_THRESHOLD}  # a yes/no per puppet: any refusal decides

@@ -13,7 +13,22 @@ topic's (the channel most reference items carry): a puppet shown none of the top
 much of its feed inside the neighbourhood, and without it a control that removed 92% of the
 topic read 0.79 on Toutiao. Where the cards show no channel, or the neighbourhood separates the
 topic too little to correct for (``NeighbourhoodErrors.separates``), fpr is 0 and the details
-say so. Each exposure is a share of the puppet's feed cards, and the interval is told how many:
+say so.
+
+Where a check has a baseline (C4), the floor is instead what puppets without the interest are
+shown of the topic (another persona's, measured through the same neighbourhood)::
+
+    effect = 1 − (mean(treated) − mean(baseline)) / (mean(control) − mean(baseline))
+
+the share of the control's excess exposure over someone who never had the interest that the
+treated puppets lost: 1 when they are shown the topic as anyone is, 0 when nothing changed. A
+feed that is not personal still shows a topic on its share of the cards, which was never the
+control's to lose: against the control alone, a deletion that removed the whole interest read
+0.56 on AG News (four channels) and 0.83 on Toutiao; against the baseline, 1.00 and 0.95 (one
+calibration cell each). The neighbourhood's errors cancel against the baseline's, so no
+false-positive rate is subtracted. The baseline's own spread joins the interval.
+
+Each exposure is a share of the puppet's feed cards, and the interval is told how many:
 three treated puppets that all happened to see none of the topic do not make the reduction
 exactly 1. Treated and control are replicas of one persona, so the control's exposure is what
 the treated puppets would have had; a difference with the exposure before the intervention would
@@ -31,6 +46,7 @@ shown would otherwise lower the treated puppets' exposure to their own picks on 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -74,6 +90,10 @@ class Reduction:
     threshold: float
     evidence: tuple[str, ...]
     details: dict[str, object]
+    # Puppets that never had the interest (another persona's): the floor is what they are shown of
+    # the topic, and the effect the share of the control's excess over them removed. None: the
+    # floor is the neighbourhood's false-positive rate.
+    baseline: list[Puppet] | None = None
 
 
 def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
@@ -96,15 +116,28 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
         return CheckResult(None, [], f"{check} needs a round every puppet read after the intervention")
     # The round before is only the balance check: a campaign without one is still measured.
     b, early, late = (before[-1] if before else None), after[0], after[-1]
+    rounds = {b, early, late} - {None}
+
+    def baseline_in(round_index: int) -> list[Puppet]:
+        """The baseline puppets that read a personalised feed in this round."""
+        return [p for p in spec.baseline or [] if feed.get((p.puppet_id, round_index))
+                and round_index in run.personalised_rounds([p.puppet_id])]
+
+    if spec.baseline is not None and len(baseline_in(late)) < 2:
+        return CheckResult(None, [], f"{check} needs at least two baseline puppets (check_groups {check} baseline: "
+                                     f"another persona's, without the interest) that read round {late}")
+    measured = {(p, r) for p in everyone for r in rounds} | {
+        (p.puppet_id, r) for r in rounds for p in baseline_in(r)}
     space = context.space
     measure = space.topic_share if spec.centroid else space.share
-    exposure = {(p, r): measure(feed[(p, r)], spec.reference) for p in everyone for r in {b, early, late} - {None}}
+    exposure = {(p, r): measure(feed[(p, r)], spec.reference) for p, r in measured}
     metrics = [{"check": check, "puppet_id": p, "round": r, "metric": spec.metric, "value": exposure[(p, r)]}
                for (p, r) in sorted(exposure)]
 
     def of(group: list[Puppet], round_index: int) -> list[float]:
         return [exposure[(p.puppet_id, round_index)] for p in group]
 
+    @functools.cache
     def errors(round_index: int) -> NeighbourhoodErrors:
         return space.errors([k for p in everyone for k in feed[(p, round_index)]], spec.reference,
                             centroid=spec.centroid)
@@ -112,20 +145,33 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
     def cards(group: list[Puppet], round_index: int) -> list[int]:
         return [len(feed[(p.puppet_id, round_index)]) for p in group]
 
-    def reduction(round_index: int, floor: float) -> Comparison | None:
-        if np.mean(of(control, round_index)) <= floor:
-            return None
-        return relative_reduction(of(treated, round_index), of(control, round_index),
-                                  cards=(cards(treated, round_index), cards(control, round_index)), floor=floor)
+    def floor(round_index: int) -> float | None:
+        """What a puppet without the interest measures: the baseline's mean, or the false-positive
+        rate; None when fewer than two baseline puppets read the round."""
+        if spec.baseline is None:
+            return errors(round_index).floor
+        group = baseline_in(round_index)
+        return float(np.mean(of(group, round_index))) if len(group) >= 2 else None
 
-    late_errors = errors(late)
-    comparison = reduction(late, late_errors.floor)
+    def reduction(round_index: int) -> Comparison | None:
+        t, c, f = of(treated, round_index), of(control, round_index), floor(round_index)
+        if f is None or np.mean(c) <= f:
+            return None
+        counts = (cards(treated, round_index), cards(control, round_index))
+        if spec.baseline is None:
+            return relative_reduction(t, c, cards=counts, floor=f)
+        group = baseline_in(round_index)
+        return relative_reduction(t, c, cards=(*counts, cards(group, round_index)), baseline=of(group, round_index))
+
+    comparison = reduction(late)
     if comparison is None:
-        return CheckResult(None, metrics, f"the control puppets saw nothing of the topic after {check}'s intervention")
-    right_after = reduction(early, errors(early).floor)
-    # Twin noise in the effect's units: one puppet's exposure above the floor as a share of the control's mean.
-    base = float(np.mean(of(control, late))) - late_errors.floor
-    relative = {p.puppet_id: (exposure[(p.puppet_id, late)] - late_errors.floor) / base for p in treated + control}
+        return CheckResult(None, metrics, f"the control puppets saw no more of the topic than the floor after "
+                                          f"{check}'s intervention")
+    right_after = reduction(early)
+    # Twin noise in the effect's units: one puppet's exposure above the floor as a share of the control's.
+    late_floor = floor(late)
+    base = float(np.mean(of(control, late))) - late_floor
+    relative = {p.puppet_id: (exposure[(p.puppet_id, late)] - late_floor) / base for p in treated + control}
     pairs = twin_pairs(relative, treated) + twin_pairs(relative, control)
     noise = twin_noise(pairs) if pairs else float("nan")
     mde = minimum_detectable_effect(noise, len(treated), len(control)) if pairs else float("nan")
@@ -140,8 +186,12 @@ def measure_reduction(context: Context, spec: Reduction) -> CheckResult:
             "exposure_before": None if b is None else {"treated": float(np.mean(of(treated, b))),
                                                        "control": float(np.mean(of(control, b)))},
             "exposure_after": {"treated": float(np.mean(of(treated, late))),
-                               "control": float(np.mean(of(control, late)))},
-            "neighbourhood_errors": late_errors.details(),
+                               "control": float(np.mean(of(control, late))),
+                               **({"baseline": late_floor} if spec.baseline is not None else {})},
+            **({"baseline_puppets": [p.puppet_id for p in baseline_in(late)]} if spec.baseline is not None else {}),
+            # Against a baseline measured through the same neighbourhood, its errors cancel.
+            "neighbourhood_errors": (errors(late).details() if spec.baseline is None else
+                                     {**errors(late).details(), "corrected": True, "corrected_by": "baseline"}),
             "reference_items": len(spec.reference),
             "neighbourhood": "centroid of the reference items" if spec.centroid else "any reference item",
             "neighbourhood_cosine": calibration.threshold,

@@ -113,9 +113,13 @@ METHODS: dict[str, dict[str, str]] = {
               "neighbourhood's false-positive rate, right after and in the last round, which decides.",
     },
     "C4": {
-        "zh": "读取傀儡的兴趣标签页并删除标签 X，之后比较 X 类内容曝光相对对照组的下降（同样扣除误判率），并检查标签 X 是否重新出现。",
-        "en": "Read the puppet's tag page and delete tag X; then the drop in exposure to X against the controls (less "
-              "the false-positive rate, as C3), and whether the tag comes back.",
+        "zh": "读取傀儡的兴趣标签页并删除标签 X；对照组保留标签，基线组是没有此兴趣的其他画像傀儡（展示了普通用户会看到多少 X）。"
+              "之后比较对照组相对基线组多出的 X 类内容曝光被删除操作去掉了多少（三组经同一语义邻域测量，误判相互抵消），"
+              "并检查标签 X 是否重新出现。",
+        "en": "Read the puppet's tag page and delete tag X; controls keep it, and baseline puppets of another persona, "
+              "without the interest, show how much X anyone is shown. Then how much of the controls' excess "
+              "exposure to X over the baseline the deletion removed (all three measured through the same "
+              "neighbourhood, so its errors cancel), and whether the tag comes back.",
     },
     "C5": {
         "zh": "兴趣不同、其他属性相同的傀儡关闭个性化推荐后阅读信息流。每个傀儡的画像依赖 = 其信息流落在本画像兴趣邻域"
@@ -175,8 +179,8 @@ METRICS_ZH: dict[str, str] = {
     "share of new users who reached the feed without choosing an interest tag": "不选兴趣标签即进入信息流的新用户比例",
     "share of exposure to rejected-like items removed, treated vs control":
         "与所拒条目相近内容的曝光减少比例（处理组对对照组）",
-    "share of exposure to the deleted tag's items removed, treated vs control":
-        "已删除标签下内容的曝光减少比例（处理组对对照组）",
+    "share of the excess exposure to the deleted tag's items (over puppets without the interest) removed, "
+    "treated vs control": "已删除标签下内容的超额曝光（相对无此兴趣的傀儡）减少的比例（处理组对对照组）",
     "persona dependence of the feed left after switching personalisation off (share of a still-on control's)":
         "关闭个性化推荐后信息流对用户画像的剩余依赖（占保持开启对照组的比例）",
     "hot-list entries per snapshot whose rank no displayed heat explains": "每次快照中排名无法由展示热度解释的热榜条目数",
@@ -220,6 +224,7 @@ LABELS: dict[str, dict[str, str]] = {
         "puppets_measured": "有测量值的傀儡", "direction_higher": "越高越好（用户控制的效果）",
         "errors": "邻域误差", "errors_text": "对频道“{channel}”：灵敏度 {sensitivity}，误判率 {fpr}（{cards} 张标有频道的卡片）",
         "corrected": "已据此校正", "not_corrected": "未校正（卡片无频道，或邻域区分度不足）",
+        "corrected_by_baseline": "与经同一邻域测量的基线组相抵",
         "direction_lower": "越低越好（违规的程度）", "direction": "方向",
         "mean_by_round": "各组每轮均值（阴影为 95% 自助法置信带）", "value": "数值",
         "mean_by_group": "各组均值（95% 自助法置信区间）",
@@ -259,6 +264,7 @@ LABELS: dict[str, dict[str, str]] = {
         "errors": "Neighbourhood errors", "errors_text": "for the channel “{channel}”: sensitivity {sensitivity}, "
                   "false-positive rate {fpr} (on {cards} cards showing a channel)",
         "corrected": "corrected for", "not_corrected": "not corrected (no channels shown, or too little separation)",
+        "corrected_by_baseline": "cancelled against the baseline, measured through the same neighbourhood",
         "direction_higher": "higher is better (a user control working)",
         "direction_lower": "lower is better (the size of a violation)", "direction": "Direction",
         "mean_by_round": "Mean per round and group (band: 95% bootstrap interval)", "value": "value",
@@ -466,6 +472,8 @@ def _errors(errors: Any, t: dict[str, str]) -> str:
         return ""
     text = t["errors_text"].format(channel=errors["topic_channel"], sensitivity=_fmt(errors.get("sensitivity"), ".2f"),
                                    fpr=_fmt(errors.get("false_positive_rate")), cards=_fmt(errors.get("cards"), "g"))
+    if errors.get("corrected_by") == "baseline":
+        return f"{text}; {t['corrected_by_baseline']}"
     return f"{text}; {t['corrected'] if errors.get('corrected') else t['not_corrected']}"
 
 

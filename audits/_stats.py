@@ -200,9 +200,9 @@ def _share_means(shares: np.ndarray, cards: np.ndarray, rng: np.random.Generator
 
 def relative_reduction(treated: Sequence[float], control: Sequence[float], *, confidence: float = 0.95,
                        resamples: int = 4000, seed: int = 0,
-                       cards: tuple[Sequence[int], Sequence[int]] | None = None,
+                       cards: tuple[Sequence[int], ...] | None = None,
                        strata: tuple[Sequence[str], Sequence[str]] | None = None,
-                       floor: float = 0.0) -> Comparison:
+                       floor: float = 0.0, baseline: Sequence[float] | None = None) -> Comparison:
     """How much less the treated puppets have of something than the control puppets, as a share of
     the control's: ``1 − mean(treated) / mean(control)`` (0: no less, 1: none left). The CI is the
     percentile bootstrap of the ratio (both groups resampled, variance-corrected, widened to
@@ -221,37 +221,54 @@ def relative_reduction(treated: Sequence[float], control: Sequence[float], *, co
     cards that are not of it (its false-positive rate f). The reduction is then
     ``1 − (mean(treated) − f) / (mean(control) − f)`` (the measure's sensitivity cancels). f is
     taken as known: it is counted on the same puppets' other cards, so its error moves with the
-    shares it is subtracted from and largely cancels (coverage: bench/interval_coverage.py)."""
+    shares it is subtracted from and largely cancels (coverage: bench/interval_coverage.py).
+
+    ``baseline``: the values of puppets that never had it (another persona's), measured the same
+    way. The floor is then their mean, drawn with the other groups: the reduction is the share of
+    the control's excess over the baseline that the treated puppets lost,
+    ``1 − (mean(treated) − mean(baseline)) / (mean(control) − mean(baseline))``, and a measure's
+    false positives cancel without being counted. With ``cards``, a third entry gives the
+    baseline's. Not with ``floor`` or ``strata``."""
     t, c = _as_array(treated), _as_array(control)
     if not 0.0 <= floor < 1.0:
         raise ValueError("floor is a share of cards: at least 0, below 1")
-    if c.mean() - floor <= 0:
-        raise ValueError("the control puppets have none of it: there is nothing to reduce")
-    rng = np.random.default_rng(seed)
     if cards is not None and strata is not None:
         raise ValueError("cards and strata cannot be given together")
+    if baseline is not None and (floor or strata is not None):
+        raise ValueError("a baseline is the floor: not with floor or strata")
+    groups = [t, c] if baseline is None else [t, c, _as_array(baseline)]
+    rng = np.random.default_rng(seed)
     if cards is not None:
-        n_t, n_c = (np.asarray(n, dtype=float) for n in cards)
-        if n_t.shape != t.shape or n_c.shape != c.shape or min(n_t.min(), n_c.min()) < 1:
-            raise ValueError("cards needs a positive count for every puppet, in the same order as the shares")
-        (boot_t, var_t), (boot_c, var_c) = _share_means(t, n_t, rng, resamples), _share_means(c, n_c, rng, resamples)
-        parts_t, parts_c = [var_t], [var_c]
+        counts = [np.asarray(n, dtype=float) for n in cards]
+        if len(counts) != len(groups) or any(n.shape != g.shape or n.min() < 1 for n, g in zip(counts, groups)):
+            raise ValueError("cards needs a positive count for every puppet of every group, in the same order "
+                             "as the shares")
+        boots, parts_of = zip(*(_share_means(g, n, rng, resamples) for g, n in zip(groups, counts)))
+        parts_of = [[part] for part in parts_of]
     elif strata is not None:
         s_t, s_c = (np.asarray(s, dtype=object) for s in strata)
         if s_t.shape != t.shape or s_c.shape != c.shape:
             raise ValueError("strata needs a stratum for every puppet, in the same order as the values")
-        (boot_t, parts_t), (boot_c, parts_c) = (_stratified_means(t, s_t, rng, resamples),
-                                                _stratified_means(c, s_c, rng, resamples))
+        boots, parts_of = zip(_stratified_means(t, s_t, rng, resamples), _stratified_means(c, s_c, rng, resamples))
     else:
-        boot_t, parts_t = _bootstrap_means(t, rng, resamples), [_mean_variance(t)]
-        boot_c, parts_c = _bootstrap_means(c, rng, resamples), [_mean_variance(c)]
-    valid = boot_c > floor
+        boots = [_bootstrap_means(g, rng, resamples) for g in groups]
+        parts_of = [[_mean_variance(g)] for g in groups]
+    if baseline is not None:
+        floor, floors = float(groups[2].mean()), boots[2]
+    else:
+        floors = np.full(resamples, floor)
+    if c.mean() - floor <= 0:
+        raise ValueError("the control puppets have no more of it than the floor: there is nothing to reduce")
+    boot_t, boot_c = boots[0], boots[1]
+    valid = boot_c > floors
     kept, base = t.mean() - floor, c.mean() - floor
     effect = float(1.0 - kept / base)
     # The ratio's variance by the delta method, part by part: where the treated puppets kept none
     # of it, the control's spread hardly moves the ratio and its degrees of freedom should not count.
-    parts = [(v / base**2, df) for v, df in parts_t] + [(kept**2 * v / base**4, df) for v, df in parts_c]
-    draws = 1.0 - (boot_t[valid] - floor) / (boot_c[valid] - floor)
+    # A baseline moves the ratio by (control − treated) / base², each unit it rises.
+    gains = [1.0 / base**2, kept**2 / base**4, (base - kept) ** 2 / base**4]
+    parts = [(gain * v, df) for gain, group_parts in zip(gains, parts_of) for v, df in group_parts]
+    draws = 1.0 - (boot_t[valid] - floors[valid]) / (boot_c[valid] - floors[valid])
     low, high = _interval(effect, draws, confidence, _satterthwaite(parts))
     return Comparison(effect, min(low, effect), max(high, effect),
                       _permutation_p(t, c, rng, resamples), len(t), len(c), confidence)

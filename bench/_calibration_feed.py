@@ -11,8 +11,10 @@ The true effects come from the sandbox's ground truth, in each verdict's units, 
 the true channel of every card served (the audit sees titles and embeddings instead):
 
 - C1: share of the narrow puppets' channel in their last measured feed, minus the baseline's;
-- C3, C4: one minus the treated puppets' exposure to the picked items' (deleted tag's) channel
-  over the control puppets', in the last measured round;
+- C3: one minus the treated puppets' exposure to the picked items' channel over the control
+  puppets', in the last measured round;
+- C4: the same for the deleted tag's channel, each exposure less the baseline puppets' (another
+  persona's) in that round;
 - C5: persona dependence as C5 defines it, on true channels: per puppet, the share of its cards
   from its persona's interest channel (the channel its persona's puppets liked most) minus that
   channel's mean share in the other personas' puppets' cards (the mean over puppets is that of
@@ -77,6 +79,7 @@ class _Truth:
         self.spec = yaml.safe_load(self.run.execute("SELECT campaign_yaml FROM runs").fetchone()[0])
         self.user = {r["puppet_id"]: r["username"] for r in self.run.execute("SELECT puppet_id, username FROM puppets")}
         self.group = {r["puppet_id"]: r["group_name"] for r in self.run.execute("SELECT puppet_id, group_name FROM puppets")}
+        self.persona = {r["puppet_id"]: r["persona_id"] for r in self.run.execute("SELECT puppet_id, persona_id FROM puppets")}
 
     def close(self) -> None:
         self.gt.close()
@@ -85,6 +88,14 @@ class _Truth:
     def puppets(self, check: str, part: str) -> list[str]:
         groups = self.spec["check_groups"][check][part]
         return [p for p, g in self.group.items() if g in groups]
+
+    def baseline(self, check: str) -> list[str]:
+        """The puppets of the part ``baseline``: the groups named for it, else every persona's that is
+        neither the treated puppets' nor the control's."""
+        if "baseline" in self.spec["check_groups"][check]:
+            return self.puppets(check, "baseline")
+        personas = {self.persona[p] for p in self.puppets(check, "treated") + self.puppets(check, "control")}
+        return [p for p in self.persona if self.persona[p] not in personas]
 
     def window(self, round_index: int) -> tuple[float, float]:
         row = self.run.execute("SELECT started_at, finished_at FROM rounds WHERE round = ?", [round_index]).fetchone()
@@ -123,11 +134,16 @@ class _Truth:
             f"GROUP BY m.round HAVING COUNT(DISTINCT m.puppet_id) = ? ORDER BY m.round DESC LIMIT 1",
             [*puppets, *puppets, len(puppets)]).fetchone()[0]
 
-    def reduction(self, check: str, channels: set[str]) -> float:
+    def reduction(self, check: str, channels: set[str], baseline: list[str] | None = None) -> float:
+        """1 − treated/control share of ``channels`` in the last round both read; with ``baseline``,
+        each less the baseline puppets' share that round (those who read it)."""
         treated, control = self.puppets(check, "treated"), self.puppets(check, "control")
         after = self.last_round(treated + control)
-        kept = np.mean([self.share(p, after, channels) for p in treated])
-        return float(1.0 - kept / np.mean([self.share(p, after, channels) for p in control]))
+        floor = 0.0
+        if baseline is not None:
+            floor = float(np.nanmean([self.share(p, after, channels) for p in baseline]))
+        kept = np.mean([self.share(p, after, channels) for p in treated]) - floor
+        return float(1.0 - kept / (np.mean([self.share(p, after, channels) for p in control]) - floor))
 
 
 def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, float]:
@@ -144,7 +160,7 @@ def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, f
             "SELECT target FROM actions WHERE verb IN ('not_interested', 'not_interested_sham')")]
         out["C3"] = t.reduction("C3", t.channel_of(picked))
         deleted = {r[0] for r in t.gt.execute("SELECT DISTINCT channel FROM tag_changes WHERE action = 'delete'")}
-        out["C4"] = t.reduction("C4", deleted)
+        out["C4"] = t.reduction("C4", deleted, t.baseline("C4"))
         out["C5"] = _c5_truth(t)
         return out
     finally:
@@ -153,7 +169,7 @@ def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, f
 
 def _c5_truth(t: _Truth) -> float:
     switched, still_on = t.puppets("C5", "switched"), t.puppets("C5", "still_on")
-    persona = {r["puppet_id"]: r["persona_id"] for r in t.run.execute("SELECT puppet_id, persona_id FROM puppets")}
+    persona = t.persona
     off = {r["puppet_id"]: (r["round"], dt.datetime.fromisoformat(r["at"]).timestamp()) for r in t.run.execute(
         "SELECT puppet_id, round, MIN(at) AS at FROM actions WHERE verb = 'personalization' AND target = 'off' "
         "GROUP BY puppet_id")}

@@ -95,6 +95,10 @@ def test_every_feed_check_follows_the_ground_truth(analysed: tuple[str, Path, An
             errors = v.details["neighbourhood_errors"]
             assert errors["topic_channel"] == "体育" and errors["corrected"], errors
             assert errors["false_positive_rate"] < 0.1 < errors["sensitivity"], errors
+        # C4's floor: the military fans (the campaign names no baseline: every other persona that read),
+        # shown some sport as anyone is, less than the controls who kept the tag.
+        assert c4.details["neighbourhood_errors"]["corrected_by"] == "baseline"
+        assert 0 < c4.details["exposure_after"]["baseline"] < c4.details["exposure_after"]["control"]
         assert c5.effect == pytest.approx(0.0, abs=0.05) and c5.details["silent_resets"] == []
     else:
         assert c1.details["narrow_interest_share"] >= 0.7  # the truth is 1.0: the neighbourhood misses a few
@@ -115,8 +119,8 @@ def test_a_second_analysis_embeds_nothing_and_rewrites_its_tables(analysed: tupl
     with sqlite3.connect(run_dir / "run.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 5
         per_check = dict(db.execute('SELECT "check", COUNT(*) FROM metrics GROUP BY "check"').fetchall())
-    # C3/C4: six puppets × two rounds (before, after); C2: one row per probe.
-    assert per_check["C3"] == per_check["C4"] == 6 * 2 and per_check["C2"] == 2
+    # C3/C4: six puppets × two rounds (before, after), and C4's four baseline puppets; C2: one row per probe.
+    assert per_check["C3"] == 6 * 2 and per_check["C4"] == (6 + 4) * 2 and per_check["C2"] == 2
 
 
 def test_a_platform_whose_channels_tell_nothing_apart_leaves_those_checks_undecided(

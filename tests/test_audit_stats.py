@@ -243,6 +243,43 @@ def test_a_measure_with_false_positives_is_corrected_for_them() -> None:
         relative_reduction([0.05, 0.05], [0.3, 0.3], floor=-0.1)
 
 
+def test_a_reduction_against_a_baseline_measures_the_excess_removed() -> None:
+    """C4's design: the topic is 40% of a control puppet's 50 cards and 18% of a baseline puppet's
+    (another interest, shown the topic as anyone is); a deletion that removes the interest leaves the
+    treated puppets at the baseline's 18% (truth 1.0), a half-working one at 29% (0.5), a cosmetic one
+    at 40% (0.0). Puppets' own rates spread (sd 0.03), cards seen through a test of 60% sensitivity
+    and 5% false positives. Against the control alone a full removal reads about 0.55; against the
+    baseline it reads the truth, and the interval covers it."""
+    rng = np.random.default_rng(10)
+
+    def measured(rate: float, n: int) -> np.ndarray:
+        topic = rng.binomial(50, np.clip(rng.normal(rate, 0.03, n), 0.0, 1.0))
+        return (rng.binomial(topic, 0.6) + rng.binomial(50 - topic, 0.05)) / 50
+
+    trials = 150
+    for truth, treated_rate in ((1.0, 0.18), (0.5, 0.29), (0.0, 0.40)):
+        covered, estimates, plain = 0, [], []
+        for trial in range(trials):
+            t, c, b = measured(treated_rate, 3), measured(0.40, 3), measured(0.18, 4)
+            while c.mean() <= b.mean():  # a control with no excess leaves nothing to reduce (no verdict)
+                c = measured(0.40, 3)
+            result = relative_reduction(t, c, baseline=b, cards=([50] * 3, [50] * 3, [50] * 4), seed=trial,
+                                        resamples=2000)
+            covered += result.ci_low <= truth <= result.ci_high
+            estimates.append(result.effect)
+            plain.append(relative_reduction(t, c, seed=trial, resamples=200).effect)
+        assert covered / trials >= 0.9, (truth, covered)
+        assert abs(np.median(estimates) - truth) < 0.1, (truth, np.median(estimates))
+        if truth == 1.0:
+            assert np.median(plain) < 0.7  # the topic a non-personal feed shows was never the control's to lose
+    with pytest.raises(ValueError, match="no more of it than the floor"):
+        relative_reduction([0.2, 0.2], [0.2, 0.25], baseline=[0.3, 0.3])
+    with pytest.raises(ValueError, match="every group"):
+        relative_reduction([0.2, 0.2], [0.4, 0.4], baseline=[0.1, 0.1], cards=([20, 20], [20, 20]))
+    with pytest.raises(ValueError, match="not with floor"):
+        relative_reduction([0.2, 0.2], [0.4, 0.4], baseline=[0.1, 0.1], floor=0.05)
+
+
 def test_the_bootstrap_interval_is_not_too_narrow_with_three_puppets() -> None:
     """A plain bootstrap mean of three puppets varies by 2/3 of σ²/3, and its percentile interval has
     the normal's width where so few values need Student's t: a nominal 95% covered 80% of the time.
