@@ -97,15 +97,20 @@ def run_cell(db: sqlite3.Connection, out: Path, scenario: Scenario, language: st
         # and resume refuses a campaign that no longer matches its hash), the same run, continued.
         run_dir = previous[-1].parent
         proc = start_sandbox(data_dir, _port_of(run_dir), *flags, fresh=False)
-        resume(run_dir)
+        try:
+            resume(run_dir)
+        finally:
+            stop_sandbox(proc)
     else:
         port = free_port()
         proc = start_sandbox(data_dir, port, *flags)
-        campaign = cell / "campaign.yaml"
-        campaign.parent.mkdir(parents=True, exist_ok=True)
-        campaign.write_text(scenario.campaign(f"http://127.0.0.1:{port}", language), encoding="utf-8")
-        run_dir = run(campaign, runs_root)
-    stop_sandbox(proc)
+        try:
+            campaign = cell / "campaign.yaml"
+            campaign.parent.mkdir(parents=True, exist_ok=True)
+            campaign.write_text(scenario.campaign(f"http://127.0.0.1:{port}", language), encoding="utf-8")
+            run_dir = run(campaign, runs_root)
+        finally:
+            stop_sandbox(proc)
     state = status(run_dir).run["status"]
     seconds = time.monotonic() - started
     if state != "complete":
