@@ -4,10 +4,13 @@ the cosine that separates items the platform labels with the same channel from t
 chosen precision — never a hard-coded cosine (E5 cosines sit in a narrow band).
 
 Two neighbourhoods: ``share`` counts items within the radius of any one reference item (the
-interest seeds of C1, which span several topics), ``topic_share`` items near the centroid of the
-reference items (one topic known from a handful of its items, as in C3 and C4). The centroid's
-radius is calibrated for centroids of as many items, and recalls several times more of the
-topic at the same precision, which is what gives a dozen rejected items the power to measure.
+interest seeds of C1, which span several topics; the items of a tag in C4), ``topic_share`` items
+near the centroid of the reference items (one topic known from a handful of its items, as in C3).
+The item radius is calibrated for precision: a union of many items' radii admits the others'
+items as fast as it grows. The centroid's radius is calibrated on centroids of as many items, at
+the cosine where a change in the topic's share is most detectable (``calibrate_centroid_threshold``),
+and recalls several times more of the topic than the items' radii, which is what gives a dozen
+rejected items the power to measure; the checks correct for what else it admits.
 
 Both the centring and the calibration are balanced over channels: the mean subtracted is the
 mean of the channel means, the calibration sees at most ``BALANCE_CAP`` items per channel, and
@@ -115,7 +118,6 @@ class ExposureSpace:
     embedded: int  # texts the model embedded now (the rest came from the cache)
     sample: np.ndarray  # rows of the channel-balanced calibration sample
     labels: np.ndarray  # the channel of every row
-    precision: float  # the precision asked of every calibration
 
     def __post_init__(self) -> None:
         self._row = {k: i for i, k in enumerate(self.keys)}
@@ -135,13 +137,11 @@ class ExposureSpace:
         return in_neighbourhood(self.of(keys), self.of(reference), self.calibration.threshold)
 
     def centroid_calibration(self, size: int) -> Calibration:
-        """The radius around the centroid of ``size`` reference items (calibrated once per size)."""
+        """The radius around the centroid of ``size`` reference items at which a change in the topic's
+        share is most detectable (calibrated once per size)."""
         if size not in self._centroid_calibrations:
-            vectors, labels = self.vectors[self.sample], self.labels[self.sample]
-            self._centroid_calibrations[size] = _calibrate(
-                lambda target: calibrate_centroid_threshold(vectors, labels, size, precision=target,
-                                                            prior=CALIBRATION_PRIOR),
-                self.precision)
+            self._centroid_calibrations[size] = calibrate_centroid_threshold(
+                self.vectors[self.sample], self.labels[self.sample], size, prior=CALIBRATION_PRIOR)
         return self._centroid_calibrations[size]
 
     def topic_share(self, seen: list[str], reference: list[str]) -> float:
@@ -199,4 +199,4 @@ def embed_run(run: Run, cache_path: Path, precision: float = DEFAULT_PRECISION) 
     calibration = _calibrate(
         lambda target: calibrate_threshold(vectors[sample], labels[sample], precision=target, prior=CALIBRATION_PRIOR),
         precision)
-    return ExposureSpace(keys, vectors, calibration, embedder.model_id, embedder.stats.misses, sample, labels, precision)
+    return ExposureSpace(keys, vectors, calibration, embedder.model_id, embedder.stats.misses, sample, labels)

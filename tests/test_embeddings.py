@@ -439,28 +439,56 @@ def test_calibration_that_cannot_reach_the_precision_says_so() -> None:
 
 
 def test_a_topics_centroid_recalls_more_of_it_than_its_items_do() -> None:
-    """Six overlapping topics known from eight items each: at the same precision, the neighbourhood of
-    the eight items' centroid holds far more of the topic than the union of the items' own radii."""
+    """Six overlapping topics known from eight items each: the neighbourhood of the eight items'
+    centroid holds far more of the topic than the union of the items' own radii at 80% precision,
+    and still keeps most of the other topics out."""
     rng = np.random.default_rng(11)
     centres = np.eye(6, 48)
     vectors = np.vstack([centres[k] + 0.3 * rng.normal(size=(80, 48)) for k in range(6)])
     labels = np.repeat(np.arange(6), 80)
     by_item = calibrate_threshold(vectors, labels, precision=0.8, prior=0.1)
-    by_centroid = calibrate_centroid_threshold(vectors, labels, 8, precision=0.8, prior=0.1)
-    assert by_centroid.precision >= 0.8 and by_centroid.target_precision == 0.8
-    assert by_centroid == calibrate_centroid_threshold(vectors, labels, 8, precision=0.8, prior=0.1)
+    by_centroid = calibrate_centroid_threshold(vectors, labels, 8, prior=0.1)
+    assert by_centroid.target_precision is None and 0 < by_centroid.precision < 1
+    assert by_centroid == calibrate_centroid_threshold(vectors, labels, 8, prior=0.1)
     topic, others = vectors[labels == 0], vectors[labels != 0]
     reference = topic[:8]
     seen_topic, seen_other = topic[8:], others[:72]
     item_recall = neighbourhood_share(seen_topic, reference, by_item.threshold)
     centroid_recall = centroid_share(seen_topic, reference, by_centroid.threshold)
     assert centroid_recall > 2 * item_recall
-    # and the centroid's neighbourhood still keeps the other topics out
     assert centroid_share(seen_other, reference, by_centroid.threshold) < 0.1
     with pytest.raises(CalibrationError, match="more than 100 items"):
         calibrate_centroid_threshold(vectors, labels, 100)
     with pytest.raises(ValueError, match="zero vector"):
         centroid_share(seen_topic, np.vstack([centres[1], -centres[1]]), 0.5)
+
+
+def test_the_centroid_radius_is_where_a_change_in_the_topics_share_shows_most() -> None:
+    """Sets of 40 items with the topic on 5% or 25% of them, measured through the centroid's
+    neighbourhood: at the calibrated radius the two shares lie further apart, in units of the
+    measure's spread over many sets, than at a radius much narrower or much wider."""
+    rng = np.random.default_rng(12)
+    centres = np.eye(4, 32)  # four broad, overlapping labels, as on AG News
+    vectors = np.vstack([centres[k] + 0.45 * rng.normal(size=(120, 32)) for k in range(4)])
+    labels = np.repeat(np.arange(4), 120)
+    reference = vectors[:8]
+    pool_topic, pool_other = vectors[8:120], vectors[120:]
+
+    def separation(threshold: float) -> float:
+        low, high = [], []
+        for share, out in ((0.05, low), (0.25, high)):
+            for _ in range(300):
+                k = rng.binomial(40, share)
+                cards = np.vstack([pool_topic[rng.integers(0, len(pool_topic), k)],
+                                   pool_other[rng.integers(0, len(pool_other), 40 - k)]])
+                out.append(centroid_share(cards, reference, threshold))
+        return float((np.mean(high) - np.mean(low)) / np.sqrt((np.var(high) + np.var(low)) / 2))
+
+    detectable = calibrate_centroid_threshold(vectors, labels, 8, prior=0.05)
+    at = {shift: separation(detectable.threshold + shift) for shift in (-0.2, -0.1, 0.0, 0.1, 0.2)}
+    assert at[0.0] > max(at[-0.2], at[0.2]) and at[0.0] > 0.9 * max(at.values())
+    with pytest.raises(ValueError, match="prior"):
+        calibrate_centroid_threshold(vectors, labels, 8, prior=0.0)
 
 
 # ---------------------------------------------------------------- the shared corpus
