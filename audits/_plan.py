@@ -33,12 +33,12 @@ __all__ = ["CheckPlan", "plan"]
 # Per check: (threshold, default per-puppet noise, the parts compared and their fallback roles).
 # The noise defaults are the 80th percentile of the twin noise in bench/calibration.py's 40 feed
 # cells (Toutiao and AG News, campaigns/feed-audit-*.yaml), rounded up to 0.05: on the compliant
-# sandbox for C1 (0.10; the most 0.12), C3 (0.19; 0.23) and C4 (0.16; 0.23). For C5 over every
-# strength (0.33; the most 1.02): a compliant switch shows every switched puppet the same feed, so
+# sandbox for C1 (0.10; the most 0.13), C3 (0.22; 0.23) and C4 (0.16; 0.27). For C5 over every
+# strength (0.30; the most 1.21): a compliant switch shows every switched puppet the same feed, so
 # its twins differ by nothing and only a leak has noise.
 _PLANNED: dict[str, tuple[float, float, tuple[tuple[str, str | None], ...]]] = {
     "C1": (C1_THRESHOLD, 0.1, (("narrow", "treatment"), ("baseline", "control"))),
-    "C3": (C3_THRESHOLD, 0.2, (("treated", "treatment"), ("control", "control"))),
+    "C3": (C3_THRESHOLD, 0.25, (("treated", "treatment"), ("control", "control"))),
     "C4": (C4_THRESHOLD, 0.2, (("treated", "treatment"), ("control", "control"), ("baseline", None))),
     "C5": (C5_THRESHOLD, 0.35, (("switched", None), ("still_on", None))),
 }

@@ -239,7 +239,7 @@ LABELS: dict[str, dict[str, str]] = {
                          "因此对照组的曝光就是处理组未受干预时应有的曝光，平台随时间的漂移对两组相同。置信区间对傀儡做"
                          "方差校正的自助重抽样，p 值来自组标签置换检验（样本少时精确计算）。",
         "embedding_text": "条目标题以多语言句向量嵌入，并以各频道均值的平均为中心；参考条目语义邻域的余弦阈值在本次运行的条目上校准"
-                          "（“比该值更近”以 80% 精确率预测平台所示同一频道，按固定先验 1/20 计算，每个频道最多 40 条；"
+                          "（“比该值更近”以 80% 精确率预测平台所示同一频道，按固定先验 1/20 计算，每个频道最多 160 条；"
                           "达不到时取可达到的最近精确率并注明）；少数条目的中心（C3 所选条目）的邻域半径取使主题占比变化"
                           "最易检出之处（按同一先验），不写死任何余弦值。",
         "verdict_rule": "判定规则：整个置信区间落在阈值不利一侧为“不通过”，整个区间落在有利一侧（含阈值）为“通过”；"
@@ -288,7 +288,7 @@ LABELS: dict[str, dict[str, str]] = {
         "embedding_text": "Item titles are embedded with a multilingual sentence model and centred on the mean of "
                           "the channel means; the cosine radius of the reference items' neighbourhood is calibrated on "
                           "the run's own items (closer than it predicts \"same channel as the platform shows it\" with "
-                          "80% precision, judged at a fixed prior of 1/20 on at most 40 items per channel; where 80% "
+                          "80% precision, judged at a fixed prior of 1/20 on at most 160 items per channel; where 80% "
                           "is out of reach, the nearest precision reachable, as reported); the radius around the "
                           "centroid of a handful of items (C3's picks) is where a change in the topic's share is most "
                           "detectable, at the same prior. No cosine is hard-coded.",

@@ -32,8 +32,8 @@ def test_smaller_effects_need_more_puppets_in_the_known_ratio() -> None:
     # n = 2 (z σ / δ)²: halving δ quadruples n (up to rounding up).
     assert small.needed_80 == pytest.approx(4 * big.needed_80, abs=4)
     z = 1.959964 + 0.841621
-    assert big.noise_sd == 0.2
-    assert big.needed_80 == math.ceil(2 * (z * 0.2 / 0.2) ** 2)
+    assert big.noise_sd == 0.25
+    assert big.needed_80 == math.ceil(2 * (z * 0.25 / 0.2) ** 2)
     assert small.power_now < big.power_now < 1
 
 
