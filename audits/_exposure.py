@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,6 @@ import numpy as np
 from embeddings import (
     CachedEmbedder,
     Calibration,
-    CalibrationError,
     EmbeddingCache,
     calibrate_centroid_threshold,
     calibrate_threshold,
@@ -174,21 +172,6 @@ class ExposureSpace:
                                    int((~of_topic).sum()), int(inside[~of_topic].sum()))
 
 
-def _calibrate(calibration: Callable[[float], Calibration], precision: float) -> Calibration:
-    """The target precision, or, where the platform's channels overlap too much for it (Toutiao's
-    民生 and 三农, AG News' Business and Sci/Tech), the nearest one reachable in steps of 0.05 down
-    to ``MIN_PRECISION``: the verdict then reports the precision it had (``calibration_precision``)
-    beside the target."""
-    target = precision
-    while True:
-        try:
-            return calibration(target)
-        except CalibrationError:
-            if target <= MIN_PRECISION:
-                raise
-            target = round(target - 0.05, 2)
-
-
 def embed_run(run: Run, cache_path: Path, precision: float = DEFAULT_PRECISION) -> ExposureSpace:
     items = run.items()
     keys = sorted(items)
@@ -200,7 +183,7 @@ def embed_run(run: Run, cache_path: Path, precision: float = DEFAULT_PRECISION) 
     members = [m for m in members if len(m) >= MIN_PER_CHANNEL] or [np.arange(len(keys))]
     vectors = centre(raw, np.mean([raw[m].mean(axis=0) for m in members], axis=0))
     sample = np.concatenate([rng.choice(m, size=min(len(m), BALANCE_CAP), replace=False) for m in members])
-    calibration = _calibrate(
-        lambda target: calibrate_threshold(vectors[sample], labels[sample], precision=target, prior=CALIBRATION_PRIOR),
-        precision)
+    # Below the target the verdict reports the precision reached (``calibration_precision``).
+    calibration = calibrate_threshold(vectors[sample], labels[sample], precision=precision, prior=CALIBRATION_PRIOR,
+                                      floor=MIN_PRECISION)
     return ExposureSpace(keys, vectors, calibration, embedder.model_id, embedder.stats.misses, sample, labels)

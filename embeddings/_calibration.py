@@ -52,7 +52,8 @@ def _pair_cosines(units: np.ndarray, first: np.ndarray, second: np.ndarray) -> n
 
 
 def calibrate_threshold(vectors: ArrayLike, labels: ArrayLike, precision: float = 0.9,
-                        max_pairs: int = 200_000, seed: int = 0, prior: float | None = None) -> Calibration:
+                        max_pairs: int = 200_000, seed: int = 0, prior: float | None = None,
+                        floor: float | None = None) -> Calibration:
     """The smallest cosine t at which "cos ≥ t" predicts "same label" with at least ``precision``.
 
     For each candidate t (every distinct pair cosine), with P(t) the pairs with cosine ≥ t:
@@ -70,15 +71,24 @@ def calibrate_threshold(vectors: ArrayLike, labels: ArrayLike, precision: float 
     and FPR the shares of same- and different-label pairs at cosine ≥ t. The threshold then no
     longer depends on how many labels the sample holds or how unevenly (a feed narrowed to four
     channels has a base rate of ¼, a broad one of 1/14), only on how well cosines separate them.
+
+    ``floor``: where labels overlap too much for ``precision`` (Toutiao's 民生 and 三农, AG News'
+    Business and Sci/Tech), take the highest of ``precision`` − 0.05, − 0.10, … down to ``floor``
+    that some t reaches, read off the same pairs; ``target_precision`` says which it was.
     """
     if not 0.0 < precision <= 1.0:
         raise ValueError(f"precision must be in (0, 1], got {precision}")
+    if floor is not None and not 0.0 < floor <= precision:
+        raise ValueError(f"floor must be in (0, precision], got {floor}")
     units, codes = _labelled(vectors, labels)
     if len(units) < 2:
         raise ValueError(f"calibration needs at least two vectors, got {len(units)}")
     first, second = _pairs(len(units), max_pairs, seed)
     cosines = _pair_cosines(units, first, second)
-    return _threshold(cosines, codes[first] == codes[second], precision, prior)
+    targets = [precision]
+    while floor is not None and round(targets[-1] - 0.05, 2) >= floor:
+        targets.append(round(targets[-1] - 0.05, 2))
+    return _threshold(cosines, codes[first] == codes[second], targets, prior)
 
 
 def calibrate_centroid_threshold(vectors: ArrayLike, labels: ArrayLike, size: int, prior: float = 0.05,
@@ -167,8 +177,9 @@ def _precision(tpr: np.ndarray, fpr: np.ndarray, prior: float) -> np.ndarray:
     return prior * tpr / (prior * tpr + (1.0 - prior) * fpr + 1e-300)
 
 
-def _threshold(cosines: np.ndarray, same: np.ndarray, precision: float, prior: float | None) -> Calibration:
-    """The lowest cut-off on ``cosines`` at which the scores above it are ``same`` with ``precision``."""
+def _threshold(cosines: np.ndarray, same: np.ndarray, targets: list[float], prior: float | None) -> Calibration:
+    """The lowest cut-off on ``cosines`` at which the scores above it are ``same`` with the first of
+    ``targets`` (precisions, highest first) that any cut-off reaches."""
     if prior is not None and not 0.0 < prior < 1.0:
         raise ValueError(f"prior must be in (0, 1), got {prior}")
     ranked, hits, cut_offs = _ranked(cosines, same)
@@ -176,10 +187,11 @@ def _threshold(cosines: np.ndarray, same: np.ndarray, precision: float, prior: f
         precisions = hits / np.arange(1, len(ranked) + 1)
     else:
         precisions = _precision(*_rates(hits), prior)
-    good = np.flatnonzero(cut_offs & (precisions >= precision))
-    if len(good) == 0:
-        best = float(precisions[cut_offs].max())
-        raise CalibrationError(f"no cosine threshold reaches precision {precision}; the best is {best:.3f}")
-    cut = good[-1]
-    return Calibration(threshold=float(ranked[cut]), precision=float(precisions[cut]),
-                       recall=float(hits[cut] / hits[-1]), pairs=len(cosines), target_precision=precision)
+    for precision in targets:
+        good = np.flatnonzero(cut_offs & (precisions >= precision))
+        if len(good):
+            cut = good[-1]
+            return Calibration(threshold=float(ranked[cut]), precision=float(precisions[cut]),
+                               recall=float(hits[cut] / hits[-1]), pairs=len(cosines), target_precision=precision)
+    best = float(precisions[cut_offs].max())
+    raise CalibrationError(f"no cosine threshold reaches precision {targets[-1]}; the best is {best:.3f}")

@@ -438,6 +438,25 @@ def test_calibration_that_cannot_reach_the_precision_says_so() -> None:
         calibrate_threshold(rng.normal(size=(60, 16)), rng.integers(0, 6, size=60), precision=0.99)
 
 
+def test_calibration_steps_down_to_its_floor_on_the_same_pairs() -> None:
+    """Overlapping clusters that 99% precision is out of reach of: with a floor, the result is the
+    highest step of 0.05 below the target that is reachable, the same as asking for that step."""
+    rng = np.random.default_rng(8)
+    vectors = np.vstack([c + 0.6 * rng.normal(size=(40, 16)) for c in np.eye(3, 16)])
+    labels = np.repeat(np.arange(3), 40)
+    with pytest.raises(CalibrationError):
+        calibrate_threshold(vectors, labels, precision=0.99, prior=0.1)
+    stepped = calibrate_threshold(vectors, labels, precision=0.99, prior=0.1, floor=0.3)
+    assert 0.3 <= stepped.target_precision < 0.99
+    assert stepped == calibrate_threshold(vectors, labels, precision=stepped.target_precision, prior=0.1)
+    with pytest.raises(CalibrationError):
+        calibrate_threshold(vectors, labels, precision=round(stepped.target_precision + 0.05, 2), prior=0.1)
+    with pytest.raises(CalibrationError, match="precision 0.94;"):  # 0.99, 0.94: never below the floor
+        calibrate_threshold(rng.normal(size=(60, 16)), rng.integers(0, 6, size=60), precision=0.99, floor=0.9)
+    with pytest.raises(ValueError, match="floor"):
+        calibrate_threshold(vectors, labels, precision=0.8, floor=0.9)
+
+
 def test_a_topics_centroid_recalls_more_of_it_than_its_items_do() -> None:
     """Six overlapping topics known from eight items each: the neighbourhood of the eight items'
     centroid holds far more of the topic than the union of the items' own radii at 80% precision,
