@@ -48,8 +48,8 @@ DEFAULT_PRECISION = 0.8
 CALIBRATION_PRIOR = 0.05
 # Items per channel in the calibration sample. On AG News' four overlapping channels the 80% radius
 # is decided by the few closest pairs, so a small sample's draw decides it: over 20 calibration runs
-# and three draws each, 40 items fell back below 80% in 10 of 60 and failed even 0.3 in 2, 160 fell
-# back in 4 and never failed.
+# and three draws each, 40 items fell back below 80% in 6 of 60 and failed even 0.3 in 2, 160 fell
+# back in 3 and never failed (bench/neighbourhood_calibration.py).
 BALANCE_CAP = 160
 MIN_PER_CHANNEL = 3  # channels with fewer items seen are left out of the centre and the calibration
 # The least precision a neighbourhood may have (at CALIBRATION_PRIOR): 0.3 still means eight times
@@ -172,17 +172,20 @@ class ExposureSpace:
                                    int((~of_topic).sum()), int(inside[~of_topic].sum()))
 
 
-def embed_run(run: Run, cache_path: Path, precision: float = DEFAULT_PRECISION) -> ExposureSpace:
+def embed_run(run: Run, cache_path: Path, precision: float = DEFAULT_PRECISION, *,
+              per_channel: int = BALANCE_CAP, draw: int = 0) -> ExposureSpace:
+    """The run's items embedded, centred and with their neighbourhood calibrated on at most
+    ``per_channel`` items of each channel, drawn by a RNG seeded with ``draw``."""
     items = run.items()
     keys = sorted(items)
     embedder = CachedEmbedder(default_embedder(), EmbeddingCache(cache_path))
     raw = embedder.embed([items[k]["title"] for k in keys])
     labels = np.array([items[k]["channel"] or "?" for k in keys])
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(draw)
     members = [np.flatnonzero(labels == label) for label in sorted(set(labels.tolist()))]
     members = [m for m in members if len(m) >= MIN_PER_CHANNEL] or [np.arange(len(keys))]
     vectors = centre(raw, np.mean([raw[m].mean(axis=0) for m in members], axis=0))
-    sample = np.concatenate([rng.choice(m, size=min(len(m), BALANCE_CAP), replace=False) for m in members])
+    sample = np.concatenate([rng.choice(m, size=min(len(m), per_channel), replace=False) for m in members])
     # Below the target the verdict reports the precision reached (``calibration_precision``).
     calibration = calibrate_threshold(vectors[sample], labels[sample], precision=precision, prior=CALIBRATION_PRIOR,
                                       floor=MIN_PRECISION)
