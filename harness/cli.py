@@ -56,7 +56,8 @@ def _stop_cleanly_on_signals() -> None:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    console.print(message, style="red", highlight=False, markup=False)
+    # Unwrapped: a path broken across lines (as a console narrower than it would) cannot be copied.
+    console.print(message, style="red", highlight=False, markup=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -194,7 +195,7 @@ def campaign_validate(campaign: Annotated[Path, typer.Argument(help="Campaign YA
     c = loaded.campaign
     puppets = sum(g.replicas for g in c.groups)
     out.print(f"{campaign}: ok — {len(c.groups)} groups, {puppets} puppets, {len(c.expanded_rounds())} rounds",
-              highlight=False)
+              highlight=False, soft_wrap=True)
 
 
 @personas_app.command("list")
@@ -235,7 +236,7 @@ def personas_validate(files: Annotated[list[Path], typer.Argument(help="Persona 
     for path in files:
         try:
             load_persona(path)
-            out.print(f"{path}: ok", highlight=False)
+            out.print(f"{path}: ok", highlight=False, soft_wrap=True)
         except SpecError as exc:
             failed += 1
             console.print(f"error: {exc}", style="red", highlight=False, markup=False)
