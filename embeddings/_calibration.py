@@ -80,6 +80,8 @@ def calibrate_threshold(vectors: ArrayLike, labels: ArrayLike, precision: float 
         raise ValueError(f"precision must be in (0, 1], got {precision}")
     if floor is not None and not 0.0 < floor <= precision:
         raise ValueError(f"floor must be in (0, precision], got {floor}")
+    if prior is not None and not 0.0 < prior < 1.0:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
     units, codes = _labelled(vectors, labels)
     if len(units) < 2:
         raise ValueError(f"calibration needs at least two vectors, got {len(units)}")
@@ -180,18 +182,15 @@ def _precision(tpr: np.ndarray, fpr: np.ndarray, prior: float) -> np.ndarray:
 def _threshold(cosines: np.ndarray, same: np.ndarray, targets: list[float], prior: float | None) -> Calibration:
     """The lowest cut-off on ``cosines`` at which the scores above it are ``same`` with the first of
     ``targets`` (precisions, highest first) that any cut-off reaches."""
-    if prior is not None and not 0.0 < prior < 1.0:
-        raise ValueError(f"prior must be in (0, 1), got {prior}")
     ranked, hits, cut_offs = _ranked(cosines, same)
     if prior is None:
         precisions = hits / np.arange(1, len(ranked) + 1)
     else:
         precisions = _precision(*_rates(hits), prior)
-    for precision in targets:
-        good = np.flatnonzero(cut_offs & (precisions >= precision))
-        if len(good):
-            cut = good[-1]
-            return Calibration(threshold=float(ranked[cut]), precision=float(precisions[cut]),
-                               recall=float(hits[cut] / hits[-1]), pairs=len(cosines), target_precision=precision)
     best = float(precisions[cut_offs].max())
-    raise CalibrationError(f"no cosine threshold reaches precision {targets[-1]}; the best is {best:.3f}")
+    reachable = [t for t in targets if t <= best]
+    if not reachable:
+        raise CalibrationError(f"no cosine threshold reaches precision {targets[-1]}; the best is {best:.3f}")
+    cut = np.flatnonzero(cut_offs & (precisions >= reachable[0]))[-1]
+    return Calibration(threshold=float(ranked[cut]), precision=float(precisions[cut]),
+                       recall=float(hits[cut] / hits[-1]), pairs=len(cosines), target_precision=reachable[0])

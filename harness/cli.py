@@ -43,8 +43,10 @@ personas_app = typer.Typer(help="The persona library and persona files.", no_arg
 app.add_typer(personas_app, name="personas")
 campaign_app = typer.Typer(help="Campaign files.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
-console = Console(stderr=True)
-out = Console()
+# Lines are not wrapped to the console's width (80 columns when piped or under a test runner): a
+# path broken across lines cannot be copied or grepped. Tables still fit the width.
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def _stop_cleanly_on_signals() -> None:
@@ -56,8 +58,7 @@ def _stop_cleanly_on_signals() -> None:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    # Unwrapped: a path broken across lines (as a console narrower than it would) cannot be copied.
-    console.print(message, style="red", highlight=False, markup=False, soft_wrap=True)
+    console.print(message, style="red", highlight=False, markup=False)
     return typer.Exit(code)
 
 
@@ -195,7 +196,7 @@ def campaign_validate(campaign: Annotated[Path, typer.Argument(help="Campaign YA
     c = loaded.campaign
     puppets = sum(g.replicas for g in c.groups)
     out.print(f"{campaign}: ok — {len(c.groups)} groups, {puppets} puppets, {len(c.expanded_rounds())} rounds",
-              highlight=False, soft_wrap=True)
+              highlight=False)
 
 
 @personas_app.command("list")
@@ -236,7 +237,7 @@ def personas_validate(files: Annotated[list[Path], typer.Argument(help="Persona 
     for path in files:
         try:
             load_persona(path)
-            out.print(f"{path}: ok", highlight=False, soft_wrap=True)
+            out.print(f"{path}: ok", highlight=False)
         except SpecError as exc:
             failed += 1
             console.print(f"error: {exc}", style="red", highlight=False, markup=False)
@@ -435,7 +436,7 @@ def keys_init(
     except AlgoauditError as exc:
         raise _fail(f"error: {exc}", 2) from None
     out.print(f"private key: {pair.private_key} (owner only)\npublic key:  {pair.public_key}\n"
-              f"fingerprint: {pair.fingerprint}", highlight=False, soft_wrap=True)
+              f"fingerprint: {pair.fingerprint}", highlight=False)
 
 
 def _bundle_verify(file: Path | None, public_key: Path | None) -> None:
@@ -450,7 +451,7 @@ def _bundle_verify(file: Path | None, public_key: Path | None) -> None:
     if not report.ok:
         raise _fail(f"{file}: tampered or damaged; failing members: {', '.join(report.offending)}", 1)
     out.print(f"{file}: ok — {report.members_checked} members intact, run {report.run_id}, signed by key "
-              f"{report.key_fingerprint} ({report.key_source})", highlight=False, soft_wrap=True)
+              f"{report.key_fingerprint} ({report.key_source})", highlight=False)
 
 
 @app.command("bundle")
@@ -483,7 +484,7 @@ def bundle_command(
         written = make_bundle(run, out_file, key_dir=key_dir)
     except (AlgoauditError, FileNotFoundError) as exc:
         raise _fail(f"error: {exc}", 2) from None
-    out.print(f"wrote {written}; check it with: algoaudit bundle verify {written}", highlight=False, soft_wrap=True)
+    out.print(f"wrote {written}; check it with: algoaudit bundle verify {written}", highlight=False)
 
 
 CAMPAIGNS = Path(__file__).resolve().parent.parent / "campaigns"
