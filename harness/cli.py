@@ -568,6 +568,7 @@ def demo_command(
 def sandbox_serve(
     faults: Annotated[Optional[Path], typer.Option(help="YAML fault file (see README: Fault file).")] = None,
     fault: Annotated[list[str], typer.Option(help="NAME=VALUE on top of the file, e.g. cocoon=0.8 or chaos.error_rate=0.05; repeatable.")] = [],  # noqa: B006
+    variant: Annotated[list[str], typer.Option(help="A lawful design NAME=VALUE (README: Variants), e.g. feedback_content_only=true; repeatable.")] = [],  # noqa: B006
     corpus: Annotated[list[Path], typer.Option(help="JSONL corpus of items or products; repeatable. Default: built-in content.")] = [],  # noqa: B006
     port: Annotated[int, typer.Option(help="TCP port on the host.")] = 8765,
     host: Annotated[str, typer.Option(help="Address to bind; keep it on loopback.")] = "127.0.0.1",
@@ -584,14 +585,15 @@ def sandbox_serve(
     from sandbox import SandboxConfig, SandboxConfigError, load_faults, serve
 
     try:
-        loaded = load_faults(faults, fault)
+        loaded = load_faults(faults, [*fault, *(f"variants.{v}" for v in variant)])
         if fresh and data_dir.exists():
             shutil.rmtree(data_dir)
         config = SandboxConfig(
             data_dir=data_dir, faults=loaded, seed=seed, corpora=tuple(corpus),
             session_gap_s=session_gap, hot_interval_s=hot_interval,
         )
-        console.print(f"sandbox on http://{host}:{port}  faults: {loaded.active() or 'none (compliant)'}",
+        console.print(f"sandbox on http://{host}:{port}  faults: {loaded.active() or 'none (compliant)'}"
+                      f"  variants: {loaded.variants.active() or 'none (reference design)'}",
                       highlight=False, markup=False)
         console.print(f"ground truth: {data_dir / 'ground_truth.sqlite'}", highlight=False, markup=False)
         serve(config, host=host, port=port)

@@ -17,6 +17,7 @@ from ._config import (
     PriceDiscrimination,
     SandboxConfig,
     SandboxConfigError,
+    Variants,
     load_faults,
 )
 from ._content import Catalog, load_catalog
@@ -36,6 +37,7 @@ __all__ = [
     "SPENDING_LEVELS",
     "SandboxConfig",
     "SandboxConfigError",
+    "Variants",
     "create_app",
     "load_catalog",
     "load_faults",

@@ -10,9 +10,16 @@ A fault file is YAML whose top-level keys are fault names, plus an optional ``ch
       returning: 1.05
     chaos:
       error_rate: 0.02
+    variants:
+      feedback_content_only: true
 
-Flags (``--fault cocoon=0.8``, ``--fault price_discrimination.spending.high=1.08``) are applied on
-top of the file. Every error names the file, the line and the field.
+``variants`` are lawful design choices, not violations: each makes the sandbox a different
+compliant platform (real platforms do the same lawful thing in many ways), so that every check is
+proven on more than one design, and every fault is planted on each variant where it applies.
+
+Flags (``--fault cocoon=0.8``, ``--fault price_discrimination.spending.high=1.08``,
+``--variant feedback_content_only=true``) are applied on top of the file. Every error names the
+file, the line and the field.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ __all__ = [
     "Faults",
     "PriceDiscrimination",
     "SandboxConfig",
+    "Variants",
     "load_faults",
 ]
 
@@ -109,6 +117,27 @@ class Chaos(_Strict):
     redesign: bool = False
 
 
+class Variants(_Strict):
+    """Lawful designs: every combination is a compliant platform, on which no check may FAIL unless
+    a fault is planted too. All at their defaults is the reference design."""
+
+    # "Not interested" in an item hides the item and its close neighbours and subtracts it from the
+    # content profile, and leaves its channel alone (the reference design also scales the channel down).
+    feedback_content_only: bool = False
+    # Negative feedback and tag deletions take effect from the user's next session on, not at once.
+    feedback_next_session: bool = False
+    # The feed never shows an item the user has opened again (the reference design forgets after two sessions).
+    never_repeat_opened: bool = False
+    # The unpersonalised ("off") feed ignores earlier "not interested" blocks: it is the region's
+    # ranking, the same for everyone, whatever the user did while personalised.
+    off_feed_ignores_blocks: bool = False
+
+    def active(self) -> dict[str, Any]:
+        """The variants that differ from the reference design, as plain data."""
+        return {name: getattr(self, name) for name, field in type(self).model_fields.items()
+                if getattr(self, name) != field.default}
+
+
 class Faults(_Strict):
     """The planted violations. All at their defaults is a compliant platform."""
 
@@ -128,12 +157,14 @@ class Faults(_Strict):
     data_overreach: list[Permission] = []
     disclosure_missing: bool = False
     chaos: Chaos = Chaos()
+    variants: Variants = Variants()
 
     def active(self) -> dict[str, Any]:
-        """The faults that differ from the compliant platform, as plain data."""
+        """The faults that differ from the compliant platform, as plain data (neither chaos nor the
+        lawful variants, which are not violations)."""
         out: dict[str, Any] = {}
         for name, field in type(self).model_fields.items():
-            if name == "chaos":
+            if name in ("chaos", "variants"):
                 continue
             value = getattr(self, name)
             if value != field.default:

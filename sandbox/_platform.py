@@ -34,6 +34,7 @@ class Platform:
     def __init__(self, config: SandboxConfig, catalog: Catalog | None = None):
         self.config = config
         self.faults = config.faults
+        self.variants = config.faults.variants
         self.catalog = catalog or load_catalog(config.corpora, config.seed)
         data_dir = Path(config.data_dir)
         self.store = PlatformStore(data_dir / "platform.sqlite", len(self.catalog.channels), self.catalog.vectors.shape[1])
@@ -44,6 +45,7 @@ class Platform:
             started_at=str(time.time()),
             faults=self.faults.active(),
             chaos=self.faults.chaos.model_dump(),
+            variants=self.faults.variants.active(),
         )
         self.recommender = Recommender(self.catalog, self.faults, config.seed, config.page_size)
         self.heat = HeatModel(

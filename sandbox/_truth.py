@@ -120,7 +120,14 @@ class GroundTruth:
         self._db.row_factory = sqlite3.Row
 
     def faults(self) -> dict[str, Any]:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'faults'").fetchone()
+        return self._meta_json("faults")
+
+    def variants(self) -> dict[str, Any]:
+        """The lawful design variants the platform ran with (empty: the reference design)."""
+        return self._meta_json("variants")
+
+    def _meta_json(self, key: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else {}
 
     def rows(self, table: str, order_by: str = "rowid", **where: Any) -> list[dict[str, Any]]:
