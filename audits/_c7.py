@@ -14,8 +14,9 @@ with a bootstrap CI over puppets.
 The verdict is on the attribute with the largest gap, in percent of the reference price
 (``lower_is_better``; default threshold 1.0 %, campaign ``thresholds: {C7: …}``): FAIL when some
 attribute's whole interval exceeds it, PASS when every attribute's interval lies within it.
-``details["by_attribute"]`` lists every attribute (gap in % and in currency, CI, its own outcome by
-the same rule, share of products affected); ``details["steering"]`` reports separately whether
+``details["by_attribute"]`` lists every attribute (signed gap in % and in currency, CI, its own
+outcome by the same rule on the gap's size, so that a discount fails like a surcharge, share of
+products affected); ``details["steering"]`` reports separately whether
 the groups were shown other products or another order (share of list positions that differ,
 beyond the reference twins).
 
@@ -203,8 +204,9 @@ def check_c7(context: Context) -> CheckResult:
         by_attribute.append({
             "attribute": attribute, "value": value_name or part, "gap_pct": comparison.effect,
             "ci_low": comparison.ci_low, "ci_high": comparison.ci_high, "p_value": comparison.p_value,
-            # The verdict's rule applied to this attribute alone (the verdict is on the largest).
-            "outcome": judge(comparison.ci_low, comparison.ci_high, threshold, "lower_is_better"),
+            # The verdict's rule applied to this attribute alone (the verdict is on the largest), on
+            # the size of the gap: a discount is a difference like a surcharge.
+            "outcome": judge(*_oriented(comparison)[1:], threshold, "lower_is_better"),
             "gap_currency": statistics.fmean(a - b for a, b in medians) if medians else 0.0,
             "share_affected": affected / len(medians) if medians else 0.0, "products": len(medians),
             "n_puppets": len(gap), "n_reference": len(null),

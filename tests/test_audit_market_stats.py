@@ -176,6 +176,20 @@ def test_c7_a_discount_is_discrimination_too(tmp_path: Path) -> None:
     assert verdict.effect == pytest.approx(5.0, abs=0.05)
 
 
+def test_c7_each_attribute_row_judges_a_discount_like_a_surcharge(tmp_path: Path) -> None:
+    groups = {**C7_GROUPS, "teach": ("teach", "treatment", 4)}
+    parts = {"C7": {**C7_PARTS["C7"], "occupation=teacher": ["teach"]}}
+    sr = SyntheticRun(tmp_path / "c7rows", {"checks": ["C7"], "check_groups": parts}, groups)
+    _fill_prices(sr, {"teach": 0.97, "big": 1.05}, random.Random(4))
+    verdict = sr.check(check_c7).verdict
+    rows = {r["attribute"]: r for r in verdict.details["by_attribute"]}
+    # The row keeps its sign (a discount), and fails all the same: 3% off for teachers is 3% apart.
+    assert rows["occupation"]["gap_pct"] == pytest.approx(-3.0, abs=0.05) and rows["occupation"]["ci_high"] < -1.0
+    assert rows["occupation"]["outcome"] == "FAIL"
+    assert rows["spending"]["outcome"] == "FAIL" and rows["device"]["outcome"] != "FAIL"
+    assert verdict.outcome == "FAIL" and verdict.details["attribute"] == "spending=high"
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_c7_null_never_fails(tmp_path: Path, seed: int) -> None:
     sr = SyntheticRun(tmp_path / f"null{seed}", {"checks": ["C7"], "check_groups": C7_PARTS}, C7_GROUPS)
