@@ -163,39 +163,63 @@ def estimate(values: Sequence[float], *, confidence: float = 0.95, resamples: in
     return Comparison(float(v.mean()), float(low), float(high), p, len(v), 0, confidence)
 
 
-def _stratified_means(values: np.ndarray, strata: np.ndarray, rng: np.random.Generator,
-                      resamples: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Bootstrap means of a group whose puppets came as fixed numbers per stratum (per persona):
-    each stratum's puppets resampled among themselves, so the resampled group keeps its make-up.
-    With the variance of the mean each stratum adds, and its degrees of freedom."""
+def _stratified_variance(values: np.ndarray, strata: np.ndarray) -> list[tuple[float, float]]:
+    """The variance of the mean of a group whose puppets came as fixed numbers per stratum (per
+    persona), one part per stratum with its degrees of freedom: only the spread within strata counts,
+    as when each stratum's puppets are resampled among themselves."""
     n = len(values)
-    draws = np.zeros(resamples)
     parts = []
     for stratum in np.unique(strata):
         members = values[strata == stratum]
-        draws += _bootstrap_means(members, rng, resamples) * len(members) / n
         variance, df = _mean_variance(members)
         parts.append((variance * (len(members) / n) ** 2, df))
-    return draws, parts
+    return parts
 
 
-def _share_means(shares: np.ndarray, cards: np.ndarray, rng: np.random.Generator,
-                 resamples: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """Bootstrap means of puppets' shares of their cards, never more certain than the cards allow,
-    with the variance of the mean they stand for and its degrees of freedom.
+def _share_variance(shares: np.ndarray, cards: np.ndarray) -> tuple[float, float]:
+    """The variance of the mean of puppets' shares of their cards, never below what the cards allow,
+    and its degrees of freedom.
 
     Where the puppets agree more closely than binomial sampling of their cards would let them (every
-    treated puppet saw none of the topic, say), the puppet bootstrap has little or no spread and
-    would claim the share is about exactly what was seen. The group's means are then drawn from the
-    Jeffreys posterior of its pooled share, Beta(k + ½, n − k + ½): the spread its cards alone leave,
-    a variance known from the model, so it adds none of Student's t widening."""
+    treated puppet saw none of the topic, say), their spread would claim the share is about exactly
+    what was seen. The variance is then that of the Jeffreys posterior of the group's pooled share,
+    Beta(k + ½, n − k + ½): the spread its cards alone leave, a variance known from the model, so it
+    adds none of Student's t widening."""
     hits, total = float((shares * cards).sum()), float(cards.sum())
     pooled = (hits + 0.5) / (total + 1.0)
     binomial = pooled * (1.0 - pooled) / total
     observed = _mean_variance(shares)
-    if observed[0] >= binomial:
-        return _bootstrap_means(shares, rng, resamples), observed
-    return rng.beta(hits + 0.5, total - hits + 0.5, size=resamples), (binomial, math.inf)
+    return observed if observed[0] >= binomial else (binomial, math.inf)
+
+
+# The reductions a ratio interval is read at: a grid over its bounded range [0, 1].
+_RATIO_GRID = np.linspace(0.0, 1.0, 2001)
+
+
+def _fieller(kept: float, base: float, parts: list[tuple[float, float, float]], confidence: float,
+             grid: np.ndarray = _RATIO_GRID) -> tuple[float, float] | None:
+    """The reductions θ in [0, 1] that the data do not reject: θ is kept where the linear contrast
+    L(θ) = (1 − θ)·base − kept, which is 0 exactly when 1 − kept/base = θ, lies within Student's t
+    (Satterthwaite's degrees of freedom) of 0 (Fieller's interval for a ratio). ``parts`` are each
+    group's variance of its mean, its degrees of freedom, and how it enters: ``kind`` 0 for the
+    numerator (kept, weight 1), 1 for the denominator's control (weight (1 − θ)²), 2 for a random
+    floor (baseline: weight θ²). None when no θ in the range is kept (the reduction lies beyond it).
+
+    Unlike the ratio's own bootstrap, it never explodes when the denominator is small and noisy:
+    it widens to the whole range, which is what the data say then."""
+    alpha = 1.0 - confidence
+    weights = {0: np.ones_like(grid), 1: (1.0 - grid) ** 2, 2: grid**2}
+    variance = sum(weights[kind] * v for v, _, kind in parts)
+    spread = sum((weights[kind] * v) ** 2 / df for v, df, kind in parts if math.isfinite(df))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = np.where(spread > 0, variance**2 / np.where(spread > 0, spread, 1.0), np.inf)
+    crit = np.where(np.isfinite(df), student_t.ppf(1 - alpha / 2, np.where(np.isfinite(df), df, 1.0)),
+                    NormalDist().inv_cdf(1 - alpha / 2))
+    contrast = (1.0 - grid) * base - kept
+    keep = np.abs(contrast) <= crit * np.sqrt(variance) + 1e-12 * max(1.0, abs(base))
+    if not keep.any():
+        return None
+    return float(grid[keep].min()), float(grid[keep].max())
 
 
 def relative_reduction(treated: Sequence[float], control: Sequence[float], *, confidence: float = 0.95,
@@ -204,18 +228,20 @@ def relative_reduction(treated: Sequence[float], control: Sequence[float], *, co
                        strata: tuple[Sequence[str], Sequence[str]] | None = None,
                        floor: float = 0.0, baseline: Sequence[float] | None = None) -> Comparison:
     """How much less the treated puppets have of something than the control puppets, as a share of
-    the control's: ``1 − mean(treated) / mean(control)`` (0: no less, 1: none left). The CI is the
-    percentile bootstrap of the ratio (both groups resampled, variance-corrected, widened to
-    Student's t with Satterthwaite's degrees of freedom for the ratio; resamples whose control mean
-    is not above the floor are dropped), stretched to hold the estimate; p is the permutation test
+    the control's: ``1 − mean(treated) / mean(control)`` (0: no less, 1: none left), bounded to
+    [0, 1]: treated puppets shown more than the controls were spared nothing (0), and fewer than
+    none is none (1). The CI is Fieller's (``_fieller``): the reductions whose linear contrast with
+    the data is not rejected, so that a ratio of two small, noisy means widens towards [0, 1] instead
+    of exploding (on a real recommender the bootstrap of the ratio read [−12.7, 4.1]); where the
+    denominator is well estimated it is the ratio's delta-method interval. p is the permutation test
     of the difference of means, which is zero exactly when the reduction is.
 
     ``cards`` (treated, control: how many cards each puppet's share was taken of) says the values
-    are shares of cards: a group's spread is then never taken below its cards' binomial spread.
+    are shares of cards: a group's variance is then never taken below its cards' binomial variance.
 
     ``strata`` (treated, control: each puppet's stratum, such as its persona) says each group was
-    made of fixed numbers of puppets per stratum: puppets are resampled within their stratum, and
-    only the spread within strata counts (not with ``cards``).
+    made of fixed numbers of puppets per stratum: only the spread within strata counts (not with
+    ``cards``).
 
     ``floor``: what a puppet shown none of it still measures, when the measure also counts some
     cards that are not of it (its false-positive rate f). The reduction is then
@@ -224,8 +250,8 @@ def relative_reduction(treated: Sequence[float], control: Sequence[float], *, co
     shares it is subtracted from and largely cancels (coverage: bench/interval_coverage.py).
 
     ``baseline``: the values of puppets that never had it (another persona's), measured the same
-    way. The floor is then their mean, drawn with the other groups: the reduction is the share of
-    the control's excess over the baseline that the treated puppets lost,
+    way. The floor is then their mean, with its own variance: the reduction is the share of the
+    control's excess over the baseline that the treated puppets lost,
     ``1 − (mean(treated) − mean(baseline)) / (mean(control) − mean(baseline))``, and a measure's
     false positives cancel without being counted. With ``cards``, a third entry gives the
     baseline's. Not with ``floor`` or ``strata``."""
@@ -243,33 +269,28 @@ def relative_reduction(treated: Sequence[float], control: Sequence[float], *, co
         if len(counts) != len(groups) or any(n.shape != g.shape or n.min() < 1 for n, g in zip(counts, groups)):
             raise ValueError("cards needs a positive count for every puppet of every group, in the same order "
                              "as the shares")
-        boots, parts_of = zip(*(_share_means(g, n, rng, resamples) for g, n in zip(groups, counts)))
-        parts_of = [[part] for part in parts_of]
+        parts_of = [[_share_variance(g, n)] for g, n in zip(groups, counts)]
     elif strata is not None:
         s_t, s_c = (np.asarray(s, dtype=object) for s in strata)
         if s_t.shape != t.shape or s_c.shape != c.shape:
             raise ValueError("strata needs a stratum for every puppet, in the same order as the values")
-        boots, parts_of = zip(_stratified_means(t, s_t, rng, resamples), _stratified_means(c, s_c, rng, resamples))
+        parts_of = [_stratified_variance(t, s_t), _stratified_variance(c, s_c)]
     else:
-        boots = [_bootstrap_means(g, rng, resamples) for g in groups]
         parts_of = [[_mean_variance(g)] for g in groups]
     if baseline is not None:
-        floor, floors = float(groups[2].mean()), boots[2]
-    else:
-        floors = np.full(resamples, floor)
+        floor = float(groups[2].mean())
     if c.mean() - floor <= 0:
         raise ValueError("the control puppets have no more of it than the floor: there is nothing to reduce")
-    boot_t, boot_c = boots[0], boots[1]
-    valid = boot_c > floors
     kept, base = t.mean() - floor, c.mean() - floor
-    effect = float(1.0 - kept / base)
-    # The ratio's variance by the delta method, part by part: where the treated puppets kept none
-    # of it, the control's spread hardly moves the ratio and its degrees of freedom should not count.
-    # A baseline moves the ratio by (control − treated) / base², each unit it rises.
-    gains = [1.0 / base**2, kept**2 / base**4, (base - kept) ** 2 / base**4]
-    parts = [(gain * v, df) for gain, group_parts in zip(gains, parts_of) for v, df in group_parts]
-    draws = 1.0 - (boot_t[valid] - floors[valid]) / (boot_c[valid] - floors[valid])
-    low, high = _interval(effect, draws, confidence, _satterthwaite(parts))
+    effect = float(np.clip(1.0 - kept / base, 0.0, 1.0))
+    # With a baseline, L(θ) = (1 − θ)(C − B) − (T − B) = (1 − θ)C − T + θB: T enters with weight 1,
+    # C with (1 − θ)², B with θ² (a fixed floor has no variance).
+    parts = [(v, df, kind) for kind, group_parts in enumerate(parts_of) for v, df in group_parts]
+    kept_range = _fieller(kept, base, parts, confidence)
+    if kept_range is None:
+        # No reduction in [0, 1] fits: the data lie beyond one end, where the bounded effect sits.
+        kept_range = (effect, effect)
+    low, high = kept_range
     return Comparison(effect, min(low, effect), max(high, effect),
                       _permutation_p(t, c, rng, resamples), len(t), len(c), confidence)
 

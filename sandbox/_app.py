@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from ._config import OCCUPATIONS, SandboxConfig
 from ._i18n import LANGS, REGIONS, class_name, text
+from ._hotlist import HEAT_FORMULA, heat_text
 from ._platform import FEEDBACK_REASONS, Platform
 from ._store import UserState
 from ._shop import device_of
@@ -92,15 +93,30 @@ def _disclosure_sections(lang: str) -> list[tuple[str, list[str]]]:
     ]
 
 
-def _hot_rules_sections(lang: str) -> list[tuple[str, list[str]]]:
+def _every(minutes: float, lang: str) -> str:
     if lang == "zh":
+        return "每分钟" if minutes == 1 else f"每{minutes:g}分钟"
+    return "every minute" if minutes == 1 else f"every {minutes:g} minutes"
+
+
+def _hot_rules_sections(lang: str, formula: bool, refresh_s: float) -> list[tuple[str, list[str]]]:
+    every = _every(refresh_s / 60, lang)
+    f = HEAT_FORMULA
+    if lang == "zh":
+        rule = (f"热度 = (阅读数 + {f['likes']:g} × 点赞数 + {f['comments']:g} × 评论数) ÷ (发布小时数 + {f['offset_h']:g})^{f['power']:g}，"
+                f"按{every}更新时的数据计算；阅读、点赞、评论数与发布时间见各条内容页。" if formula
+                else "热度 = 全网关注度 + 站内阅读、点赞与停留时长的加权和。")
         return [
-            ("榜单算法原理", ["热度 = 全网关注度 + 站内阅读、点赞与停留时长的加权和。榜单按热度从高到低排列前50条，每分钟更新一次。"]),
+            ("榜单算法原理", [f"{rule}榜单按热度从高到低排列前50条，{every}更新一次。"]),
             ("日志留存", ["榜单每次更新的快照均留存备查。"]),
             ("人工干预", ["除依法依规处置违法和不良信息外，本平台不对榜单进行人工置顶或排序干预。"]),
         ]
     return [
-        ("How the list is ranked", ["Heat = attention across the web + a weighted sum of reads, likes and reading time here. The list shows the top 50 by heat and updates every minute."]),
+        ("How the list is ranked", [(
+            f"Heat = (views + {f['likes']:g} × likes + {f['comments']:g} × comments) / (hours since publication + {f['offset_h']:g})^{f['power']:g}, "
+            "from the counts at each update; every item's page shows its views, likes, comments and publish time. " if formula
+            else "Heat = attention across the web + a weighted sum of reads, likes and reading time here. ")
+            + f"The list shows the top 50 by heat and updates {every}."]),
         ("Logs", ["A snapshot of every update is kept."]),
         ("Manual intervention", ["Apart from removing illegal content, we never pin or re-order items by hand."]),
     ]
@@ -388,10 +404,15 @@ class SandboxApp:
         index = self._item(ctx.request.path_params["item_id"])
         self.platform.click(ctx.user, index)
         cat = self.platform.catalog
-        heat = self.platform.heat.heat(self.platform.heat.bucket(ctx.now))
+        model = self.platform.heat
+        counts = model.item_counts(index, model.bucket(ctx.now))
+        published = time.gmtime(counts.published_at)
         return self.render(
             ctx, "item.html", item=cat.items[index], channel=cat.channels[cat.channel_of[index]].name(ctx.lang),
-            liked=index in ctx.user.likes, likes=_count(heat[index] / 900.0, ctx.lang),
+            liked=index in ctx.user.likes, likes=_count(counts.likes, ctx.lang),
+            views=_count(counts.views, ctx.lang), comments=_count(counts.comments, ctx.lang),
+            published_iso=time.strftime("%Y-%m-%dT%H:%M:%SZ", published),
+            published=time.strftime("%m月%d日 %H:%M" if ctx.lang == "zh" else "%d %b %H:%M UTC", published),
         )
 
     async def api_dwell(self, ctx: Ctx) -> Response:
@@ -409,10 +430,10 @@ class SandboxApp:
         data = await self._json(ctx)
         index = self._item(str(data.get("item")))
         liked = self.platform.toggle_like(ctx.user, index)
-        heat = self.platform.heat.heat(self.platform.heat.bucket(ctx.now))
+        model = self.platform.heat
         return self._finish(ctx, JSONResponse({
             "liked": liked, "label": self.t(ctx, "liked" if liked else "like"),
-            "likes": _count(heat[index] / 900.0, ctx.lang),
+            "likes": _count(model.item_counts(index, model.bucket(ctx.now)).likes, ctx.lang),
         }))
 
     async def api_feedback(self, ctx: Ctx) -> Response:
@@ -430,18 +451,21 @@ class SandboxApp:
         assert ctx.user
         entries = self.platform.hot_list(ctx.user, ctx.now)
         items = self.platform.catalog.items
-        bucket_start = self.platform.heat.bucket(ctx.now) * self.platform.heat.interval_s
+        model = self.platform.heat
+        bucket_start = model.bucket(ctx.now) * model.refresh_s
         return self.render(
             ctx, "hot.html", active="hot", updated=time.strftime("%H:%M", time.localtime(bucket_start)),
-            show_rules=not self.platform.faults.disclosure_missing,
-            rows=[{"rank": e.rank, "item": items[e.item], "heat": _count(e.heat_shown, ctx.lang)} for e in entries],
+            every=_every(model.refresh_s / 60, ctx.lang), show_rules=not self.platform.faults.disclosure_missing,
+            rows=[{"rank": e.rank, "item": items[e.item], "heat": heat_text(e.heat_shown, ctx.lang, model.units)}
+                  for e in entries],
         )
 
     async def hot_rules(self, ctx: Ctx) -> Response:
         if self.platform.faults.disclosure_missing:
             raise HTTPException(404)
         return self.render(ctx, "disclosure.html", title=self.t(ctx, "hot_rules_title"),
-                           sections=_hot_rules_sections(ctx.lang), filing=None)
+                           sections=_hot_rules_sections(ctx.lang, self.platform.heat.formula,
+                                                        self.platform.heat.refresh_s), filing=None)
 
     async def about_algorithm(self, ctx: Ctx) -> Response:
         if self.platform.faults.disclosure_missing:
@@ -501,6 +525,8 @@ class SandboxApp:
         if coupon is None:
             raise HTTPException(404)
         messages = {k: self.t(ctx, f"claim_{k}") for k in ("success", "already", "ineligible", "sold_out", "refused")}
+        if self.platform.variants.coupon_small_stock:
+            messages["sold_out"] = self.t(ctx, "claim_sold_out_short")  # honest, in few words
         result, message = self.platform.claim(ctx.user, coupon, messages, ctx.now)
         if self._wants_json(ctx.request):
             return self._finish(ctx, JSONResponse({
@@ -517,7 +543,7 @@ class SandboxApp:
         region = REGIONS.get(ctx.user.region, (ctx.user.region, ctx.user.region))
         return self.render(ctx, "me.html", active="me", region=region[0 if ctx.lang == "zh" else 1],
                            show_disclosure=not self.platform.faults.disclosure_missing,
-                           show_elderly=not self.platform.faults.elderly_mode_missing)
+                           show_elderly=not self.platform.variants.no_elderly_mode)
 
     async def tags(self, ctx: Ctx) -> Response:
         assert ctx.user
@@ -558,7 +584,7 @@ class SandboxApp:
 
     async def set_elderly(self, ctx: Ctx) -> Response:
         assert ctx.user
-        if self.platform.faults.elderly_mode_missing:
+        if self.platform.variants.no_elderly_mode:
             raise HTTPException(404)
         form = await ctx.request.form()
         self.platform.set_elderly_mode(ctx.user, form.get("enabled") == "on")

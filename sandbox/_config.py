@@ -4,7 +4,6 @@ A fault file is YAML whose top-level keys are fault names, plus an optional ``ch
 
     cocoon: 0.8
     not_interested_ignored: 1.0
-    elderly_mode_missing: true
     price_discrimination:
       spending: {high: 1.08}
       returning: 1.05
@@ -12,6 +11,7 @@ A fault file is YAML whose top-level keys are fault names, plus an optional ``ch
       error_rate: 0.02
     variants:
       feedback_content_only: true
+      no_elderly_mode: true
 
 ``variants`` are lawful design choices, not violations: each makes the sandbox a different
 compliant platform (real platforms do the same lawful thing in many ways), so that every check is
@@ -40,6 +40,7 @@ __all__ = [
     "Chaos",
     "SandboxConfigError",
     "Faults",
+    "HotlistInjection",
     "PriceDiscrimination",
     "SandboxConfig",
     "Variants",
@@ -124,18 +125,40 @@ class Variants(_Strict):
     # "Not interested" in an item hides the item and its close neighbours and subtracts it from the
     # content profile, and leaves its channel alone (the reference design also scales the channel down).
     feedback_content_only: bool = False
-    # Negative feedback and tag deletions take effect from the user's next session on, not at once.
+    # "Not interested" takes effect from the user's next session on, not at once.
     feedback_next_session: bool = False
     # The feed never shows an item the user has opened again (the reference design forgets after two sessions).
     never_repeat_opened: bool = False
     # The unpersonalised ("off") feed ignores earlier "not interested" blocks: it is the region's
     # ranking, the same for everyone, whatever the user did while personalised.
     off_feed_ignores_blocks: bool = False
+    # No elderly (senior) mode at all: no switch on the Me page, POST /me/elderly is 404. Nothing
+    # requires one; its absence is a finding of its own (C9-elderly), never a failed minors' mode.
+    no_elderly_mode: bool = False
+    # Coupons of small stock (3 store-wide, 2 big-spender, 2 new-user, 2 flash) that really run out
+    # while puppets claim in lock-step; the refusal after the last unit says so in few words
+    # (已抢光 / "Sold out"), which C8 must not take for masking.
+    coupon_small_stock: bool = False
+    # The hot-list rules page publishes the formula, heat = (views + 5·likes + 10·comments) / (hours
+    # since publication + 2)^1.5, and item pages show the counts and publish time it is computed from
+    # (the reference design's heat adds attention elsewhere on the web, which no page shows).
+    published_heat_formula: bool = False
+    # Heat shown in 万 / 亿 (English k / M / B) to three significant digits, on a heat scale spanning
+    # 万 to 亿 within the list, refreshed every five hot-list intervals instead of every one.
+    heat_units: bool = False
 
     def active(self) -> dict[str, Any]:
         """The variants that differ from the reference design, as plain data."""
         return {name: getattr(self, name) for name, field in type(self).model_fields.items()
                 if getattr(self, name) != field.default}
+
+
+class HotlistInjection(_Strict):
+    """``hotlist_injection`` as a mapping: how many items are pinned, and whether the list shows a
+    heat made up to fit each pinned rank (their own pages keep showing their real counts)."""
+
+    count: Annotated[int, Field(ge=0, le=50)] = 0
+    fake_heat: bool = False
 
 
 class Faults(_Strict):
@@ -148,12 +171,11 @@ class Faults(_Strict):
     tag_delete_cosmetic: Strength = 0.0
     algo_off_leak: Strength = 0.0
     algo_off_reset: Annotated[int, Field(ge=0)] = 0
-    hotlist_injection: Annotated[int, Field(ge=0, le=50)] = 0
+    hotlist_injection: Annotated[int, Field(ge=0, le=50)] | HotlistInjection = 0
     hotlist_personalized: Strength = 0.0
     price_discrimination: PriceDiscrimination = PriceDiscrimination()
     coupon_masking: Strength = 0.0
     minors_leak: Strength = 0.0
-    elderly_mode_missing: bool = False
     data_overreach: list[Permission] = []
     disclosure_missing: bool = False
     chaos: Chaos = Chaos()

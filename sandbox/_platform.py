@@ -21,7 +21,7 @@ from ._recommender import (
     Pick,
     Recommender,
 )
-from ._shop import COUPONS, ClaimOutcome, Coupon, PriceQuote, Pricing, claim_coupon
+from ._shop import ClaimOutcome, Coupon, PriceQuote, Pricing, claim_coupon, coupons_for
 from ._store import Feedback, PlatformStore, UserState, hash_pin
 from ._truth import TruthWriter
 
@@ -52,7 +52,7 @@ class Platform:
             self.catalog, self.faults, config.seed, config.hot_interval_s, self.store.load_heat(len(self.catalog.items))
         )
         self.pricing = Pricing(self.faults, config.seed, config.promo_interval_s)
-        self.coupons = {c.id: c for c in COUPONS}
+        self.coupons = {c.id: c for c in coupons_for(self.variants)}
 
     def close(self) -> None:
         self.store.close()
@@ -129,6 +129,7 @@ class Platform:
         }])
 
     def click(self, user: UserState, item: int) -> None:
+        self.store.add_opened(user, item)
         self._engage(user, item, "click", 1.0, CLICK_WEIGHT, CLICK_HEAT)
 
     def dwell(self, user: UserState, item: int, ms: float) -> None:

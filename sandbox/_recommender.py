@@ -6,7 +6,9 @@ feed page mixes personalised picks with popular items and exploration from the c
 knows least, under a per-page channel cap. The feed faults act here: ``cocoon`` removes the mix and
 the cap, ``not_interested_*`` weaken negative feedback, ``tag_delete_cosmetic`` keeps deleted
 tags in the ranking, ``algo_off_*`` leak the profile into the unpersonalised feed, ``minors_leak``
-lets unsuitable channels through minors mode.
+lets unsuitable channels through minors mode. The lawful design variants (``Faults.variants``)
+act here too: feedback that leaves the channel, feedback from the next session on, feeds that never
+repeat an opened item, an off-switch feed that ignores earlier blocks.
 """
 
 from __future__ import annotations
@@ -148,20 +150,26 @@ class Recommender:
 
     def _active_feedback(self, user: UserState) -> list[Feedback]:
         decay = self.faults.not_interested_decay
+        # A lawful design applies feedback from the next session on (the variant feedback_next_session).
+        later = self.faults.variants.feedback_next_session
         return [
             fb for fb in user.feedback
             if fb.honoured and (decay == 0 or user.session_no - fb.session_no < decay)
+            and not (later and fb.session_no >= user.session_no)
         ]
 
-    def _allowed(self, user: UserState, pool: np.ndarray, exclude_seen: bool) -> np.ndarray:
-        """Mask over ``pool``: items the user may be shown (feedback, minors mode, seen)."""
+    def _allowed(self, user: UserState, pool: np.ndarray, exclude_seen: bool, blocks: bool = True) -> np.ndarray:
+        """Mask over ``pool``: items the user may be shown (feedback unless not ``blocks``, minors
+        mode, seen, opened where the platform never repeats those)."""
         cat = self.catalog
         mask = np.ones(len(pool), dtype=bool)
         if exclude_seen and user.seen:
             since = user.session_no - SEEN_MEMORY_SESSIONS + 1
             recent = np.fromiter((i for i, s in user.seen.items() if s >= since), dtype=np.int64)
             mask &= ~np.isin(pool, recent)
-        for fb in self._active_feedback(user):
+        if self.faults.variants.never_repeat_opened and user.opened:
+            mask &= ~np.isin(pool, np.fromiter(user.opened, dtype=np.int64))
+        for fb in self._active_feedback(user) if blocks else ():
             if fb.reason == "channel":
                 mask &= cat.channel_of[pool] != cat.channel_of[fb.item]
             elif fb.reason == "author":
@@ -190,8 +198,17 @@ class Recommender:
         cat = self.catalog
         s = self._cocoon(user)
         factor = np.ones(len(cat.channels))
+        content_only = self.faults.variants.feedback_content_only
+        profile = user.content
         for fb in self._active_feedback(user):
-            if fb.reason == "item":
+            if fb.reason != "item":
+                continue
+            if content_only:
+                # The item leaves the content profile; its channel stays as it was.
+                along = float(profile @ cat.vectors[fb.item])
+                if along > 0:
+                    profile = profile - along * cat.vectors[fb.item]
+            else:
                 factor[cat.channel_of[fb.item]] *= ITEM_FEEDBACK_CHANNEL_FACTOR
         # Normalised by the profile before the penalty, so that a penalised channel loses share even
         # when the profile holds nothing else.
@@ -200,10 +217,10 @@ class Recommender:
         channels = cat.channel_of[pool]
         noise = rng.standard_normal(len(pool), dtype=np.float32) * 0.45 * (1.0 - 0.8 * s)
         scores = (2.5 + 4.0 * s) * share[channels] + 0.25 * self._popularity_z(heat)[pool] + noise
-        norm = float(np.linalg.norm(user.content))
+        norm = float(np.linalg.norm(profile))
         if norm > 0:
             head = _top(scores, RERANK_DEPTH)
-            content = cat.vectors[pool[head]] @ (user.content / norm)
+            content = cat.vectors[pool[head]] @ (profile / norm)
             scores[head] += np.where(content > 0, content * factor[channels[head]], content)
         return scores
 
@@ -293,9 +310,11 @@ class Recommender:
         start = user.feed_position
         # Filter a prefix only: enough for this page unless the user's filters remove most of it.
         depth = start + 4 * self.page_size
+        # A lawful design's off feed ignores what the user blocked while personalised.
+        blocks = not self.faults.variants.off_feed_ignores_blocks
         while True:
             prefix = order[:depth]
-            ranked = prefix[self._allowed(user, prefix, exclude_seen=False)]
+            ranked = prefix[self._allowed(user, prefix, exclude_seen=False, blocks=blocks)]
             if len(ranked) >= start + self.page_size or depth >= len(order):
                 break
             depth *= 2

@@ -4,20 +4,22 @@ The compliant price of a product is its list price times the promotion of the cu
 the same for every user. ``price_discrimination`` multiplies it by factors of the user's age band,
 declared occupation, spending level, returning-customer status and device. Coupons have disclosed
 rules and visible stock; ``coupon_masking`` refuses a share of eligible users with a vague "来晚了"
-while stock remains.
+while stock remains. The variant ``coupon_small_stock`` issues a few of each (:data:`SMALL_STOCK`),
+which run out while users claim together, and says so in few words (已抢光 / "Sold out").
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from ._config import AGE_BANDS, Faults
+from ._config import AGE_BANDS, Faults, Variants
 from ._content import Product
 from ._recommender import unit_hash
 from ._store import PlatformStore, UserState
 
 __all__ = [
-    "COUPONS", "ClaimOutcome", "Coupon", "PriceQuote", "Pricing", "age_band", "claim_coupon", "device_of", "spending_level",
+    "COUPONS", "SMALL_STOCK", "ClaimOutcome", "Coupon", "PriceQuote", "Pricing", "age_band", "claim_coupon",
+    "coupons_for", "device_of", "spending_level",
 ]
 
 # Spending levels by the total of a user's orders (CNY).
@@ -108,6 +110,15 @@ COUPONS = (
     Coupon("big100", "大额满减券", "Big-spender coupon", 2000.0, 100.0, 100_000, False),
     Coupon("flash50", "限量秒杀券", "Flash coupon", 500.0, 50.0, 5, False),
 )
+# The variant coupon_small_stock: fewer of each than the puppets of a lock-step coupon campaign.
+SMALL_STOCK = {"new20": 2, "all30": 3, "big100": 2, "flash50": 2}
+
+
+def coupons_for(variants: Variants) -> tuple[Coupon, ...]:
+    """The coupon desk of a design: the reference stocks, or the small ones."""
+    if not variants.coupon_small_stock:
+        return COUPONS
+    return tuple(dataclasses.replace(c, stock=SMALL_STOCK[c.id]) for c in COUPONS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS seen (
     session_no INTEGER NOT NULL,
     PRIMARY KEY (user_id, item)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS opened (
+    user_id INTEGER NOT NULL,
+    item INTEGER NOT NULL,
+    PRIMARY KEY (user_id, item)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS likes (
     user_id INTEGER NOT NULL,
     item INTEGER NOT NULL,
@@ -128,6 +133,7 @@ class UserState:
     content: np.ndarray
     seen: dict[int, int]  # item -> the last session it was shown in
     likes: set[int]
+    opened: set[int]  # items the user opened (clicked), ever
     feedback: list[Feedback]
     chosen_tags: set[str]
     deleted_tags: set[str]
@@ -221,6 +227,7 @@ class PlatformStore:
             content=np.frombuffer(row[15], dtype=np.float32).copy() if row[15] else np.zeros(self._dim, np.float32),
             seen=dict(q("SELECT item, session_no FROM seen WHERE user_id = ?", (user_id,)).fetchall()),
             likes={r[0] for r in q("SELECT item FROM likes WHERE user_id = ?", (user_id,))},
+            opened={r[0] for r in q("SELECT item FROM opened WHERE user_id = ?", (user_id,))},
             feedback=[
                 Feedback(r[0], r[1], r[2], bool(r[3]))
                 for r in q("SELECT item, reason, session_no, honoured FROM feedback WHERE user_id = ? ORDER BY id",
@@ -267,6 +274,10 @@ class PlatformStore:
         self._db.executemany(
             "INSERT OR REPLACE INTO seen VALUES (?, ?, ?)", [(user.id, i, user.session_no) for i in items]
         )
+
+    def add_opened(self, user: UserState, item: int) -> None:
+        user.opened.add(item)
+        self._db.execute("INSERT OR IGNORE INTO opened VALUES (?, ?)", (user.id, item))
 
     def set_like(self, user: UserState, item: int, liked: bool) -> None:
         if liked:
