@@ -29,14 +29,14 @@ from ._c5 import check_c5
 from ._c6 import check_c6
 from ._c7 import check_c7
 from ._c8 import check_c8
-from ._c9 import check_c9
+from ._c9 import ELDERLY, ELDERLY_NOT_SOUGHT, check_c9, check_c9_elderly
 from ._c10 import check_c10
 from ._c11 import check_c11
 from ._checks import CheckResult, Context
 from ._run import open_run
 from ._verdict import Verdict
 
-__all__ = ["CHECKS", "Analysis", "analyze"]
+__all__ = ["CHECKS", "COMPANIONS", "Analysis", "analyze"]
 
 CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "C1": check_c1,
@@ -48,9 +48,14 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "C7": check_c7,
     "C8": check_c8,
     "C9": check_c9,
+    ELDERLY: check_c9_elderly,
     "C10": check_c10,
     "C11": check_c11,
 }
+# Findings that run wherever their check does, each its own verdict (a campaign names only C1–C12),
+# with the reason they give when the campaign did not take their step: then they leave no note.
+# The elderly mode beside minors' mode.
+COMPANIONS: dict[str, dict[str, str]] = {"C9": {ELDERLY: ELDERLY_NOT_SOUGHT}}
 _METRICS = ("check", "puppet_id", "round", "metric", "value")
 _VERDICTS = tuple(f.name for f in dataclasses.fields(Verdict))
 
@@ -67,6 +72,8 @@ def analyze(run_dir: Path, cache_path: Path | None = None, checks: list[str] | N
     run = open_run(run_dir)
     try:
         asked = list(checks or run.campaign.get("checks") or CHECKS)
+        silent = {c: why for check in asked for c, why in COMPANIONS.get(check, {}).items() if c not in asked}
+        asked += list(silent)
         context = Context(run, cache_path or run_dir.parent / "embedding-cache.sqlite")
         notes = {c: f"{c} has no analysis in this version of algoaudit" for c in asked if c not in CHECKS}
         verdicts: list[Verdict] = []
@@ -80,7 +87,8 @@ def analyze(run_dir: Path, cache_path: Path | None = None, checks: list[str] | N
             run.write("metrics", _METRICS, result.metrics, {"check": check})
             run.write("verdicts", _VERDICTS, [result.verdict.row()] if result.verdict else [], {"check": check})
             if result.verdict is None:
-                notes[check] = result.why
+                if silent.get(check) != result.why:
+                    notes[check] = result.why
             else:
                 verdicts.append(result.verdict)
         run.write("analysis_notes", ("check", "note"), [{"check": c, "note": n} for c, n in notes.items()], {})

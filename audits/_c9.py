@@ -15,13 +15,15 @@ could turn the mode on the check fails on that: the effect is then the share of 
 could not reach it (Clopper–Pearson). The normal puppets' share, the mode's clicks from the home
 page and how much of the normal exposure the mode filtered out are in the details.
 
-The elderly (senior, 长辈) mode: puppets with the step ``elderly_mode`` look for its switch from the
-home page (and turn it on with ``enabled: true``). ``details["elderly_mode"]`` counts the puppets
-that ``sought`` it, ``found`` it, had it ``turned_on``, and their median ``clicks`` from the home
-page. When none of them found it, C9 rests on that too: the share of the seeking puppets that
-could not reach it (the page was there, the switch was not: ``missing_control``), Clopper–Pearson,
-against the same threshold. C9's verdict is the worse of the two (minors' mode first on a tie), the
-other summarised in the details. A campaign without the step is judged on minors' mode alone.
+The elderly (senior, 长辈) mode is a question of its own, answered under its own check id,
+``C9-elderly`` (:func:`check_c9_elderly`), which runs wherever C9 does: puppets with the step
+``elderly_mode`` look for its switch from the home page (and turn it on with ``enabled: true``).
+Its effect is the share of the puppets that reached the settings and could not find the switch
+there (``missing_control``), judged on what they saw (default threshold 0, campaign
+``thresholds: {C9-elderly: …}``); ``details["elderly_mode"]`` counts the puppets that ``sought``
+it, ``found`` it, had it ``turned_on``, and their median ``clicks`` from the home page. The two
+never decide each other: a platform without an elderly mode is a finding under C9-elderly and
+leaves a compliant minors' mode PASS; a campaign without the step has no C9-elderly verdict.
 
 Parts (``check_groups: {C9: {...}}``): ``minors`` (default: role treatment), ``normal``
 (default: role control).
@@ -38,11 +40,15 @@ from ._checks import CheckResult, Context
 from ._market import epoch, loads, rows, target_option, twin_spread
 from ._run import Puppet, Run
 from ._stats import estimate, proportion
-from ._verdict import Verdict, decide
+from ._verdict import Outcome, decide
 
-__all__ = ["DEFAULT_THRESHOLD", "UNSUITABLE_CHANNELS", "check_c9", "is_unsuitable"]
+__all__ = ["DEFAULT_THRESHOLD", "ELDERLY", "ELDERLY_NOT_SOUGHT", "ELDERLY_THRESHOLD", "UNSUITABLE_CHANNELS",
+           "check_c9", "check_c9_elderly", "is_unsuitable"]
 
 DEFAULT_THRESHOLD = 0.01
+ELDERLY = "C9-elderly"  # the elderly mode's check id: a finding beside C9, never part of its verdict
+ELDERLY_THRESHOLD = 0.0
+ELDERLY_NOT_SOUGHT = "no puppet looked for the elderly mode (step elderly_mode)"
 UNSUITABLE_CHANNELS = ("游戏", "电竞", "财经", "股票", "证券", "Gaming", "Games", "Esports", "Finance", "Stocks")
 
 
@@ -65,10 +71,6 @@ def _shown(context: Context, puppets: list[Puppet], since: dict[str, float]) -> 
 
 
 def check_c9(context: Context) -> CheckResult:
-    return _with_elderly(context.run, _minors(context), _elderly(context.run))
-
-
-def _minors(context: Context) -> CheckResult:
     """Minors' mode: can the minors' puppets turn it on, and what does it still show them?"""
     run = context.run
     minors = context.puppets("C9", "minors", "treatment")
@@ -129,10 +131,6 @@ def _minors(context: Context) -> CheckResult:
     return CheckResult(verdict, metrics)
 
 
-# Which of two verdicts C9 reports: the worse one.
-_SEVERITY = {"PASS": 0, "INCONCLUSIVE": 1, "FAIL": 2}
-
-
 def _elderly(run: Run) -> dict[str, Any] | None:
     """What the puppets that looked for the elderly mode met; None when none looked."""
     commands = rows(run, "SELECT puppet_id, status, error FROM commands WHERE verb = 'elderly_mode' ORDER BY id")
@@ -142,56 +140,46 @@ def _elderly(run: Run) -> dict[str, Any] | None:
                                                         "WHERE kind = 'elderly_mode' ORDER BY id")
               if isinstance(state := loads(r["value"]), dict)]
     found = {pid for pid, _ in states}
+    missing = {c["puppet_id"] for c in commands if c["status"] == "missing_control"} - found
     clicks = [int(state.get("clicks", 0)) for _, state in states]
     return {
+        "by_puppet": {**{pid: 0.0 for pid in found}, **{pid: 1.0 for pid in missing}},
         "sought": len({c["puppet_id"] for c in commands}),
         "found": len(found),
         "turned_on": len({pid for pid, state in states if state.get("on")}),
         "clicks": statistics.median(clicks) if clicks else None,
         # A puppet that met the page without the switch, and never reached it in another attempt.
-        "missing_control": len({c["puppet_id"] for c in commands if c["status"] == "missing_control"} - found),
+        "missing_control": len(missing),
         "failures": [f"{c['puppet_id']}: {c['status']}: {c['error']}" for c in commands if c["status"] != "ok"],
     }
 
 
-def _elderly_evidence(run: Run, elderly: dict[str, Any]) -> tuple[str, ...]:
+def check_c9_elderly(context: Context) -> CheckResult:
+    """The elderly (senior) mode, a finding of its own (check id ``C9-elderly``): the share of the
+    puppets that looked for it and could not reach it, judged on what was observed (default
+    threshold 0: one puppet that met the settings without the switch is the finding)."""
+    run = context.run
+    elderly = _elderly(run)
+    if elderly is None:
+        return CheckResult(None, [], ELDERLY_NOT_SOUGHT)
+    if not elderly["found"] and not elderly["missing_control"]:
+        return CheckResult(None, [], "no puppet that looked for the elderly mode reached the page it is sought on: "
+                                     + "; ".join(elderly["failures"][:5]))
     if elderly["found"]:
         headline = (f"elderly mode: found by {elderly['found']} of the {elderly['sought']} puppets that looked for "
                     f"it (median {elderly['clicks']} clicks from the home page), on for {elderly['turned_on']}")
     else:
         headline = f"elderly mode: none of the {elderly['sought']} puppets that looked for it found it"
-    return (headline, *elderly["failures"][:10], *run.evidence_for("elderly_mode")[:10])
-
-
-def _with_elderly(run: Run, minors: CheckResult, elderly: dict[str, Any] | None) -> CheckResult:
-    """The minors' mode result with the elderly mode beside it, or instead of it when the elderly
-    mode's absence is the worse finding."""
-    if elderly is None:
-        return minors
-    summary = {k: v for k, v in elderly.items() if k != "failures"}
-    evidence = _elderly_evidence(run, elderly)
-    if not elderly["found"]:
-        absent = _elderly_absent(run, summary, evidence, minors)
-        if minors.verdict is None or _SEVERITY[absent.outcome] > _SEVERITY[minors.verdict.outcome]:
-            return CheckResult(absent, minors.metrics)
-    if minors.verdict is None:
-        return CheckResult(None, minors.metrics, f"{minors.why}; {evidence[0]}")
-    return CheckResult(dataclasses.replace(minors.verdict, evidence=minors.verdict.evidence + evidence,
-                                           details={**minors.verdict.details, "elderly_mode": summary}),
-                       minors.metrics)
-
-
-def _elderly_absent(run: Run, summary: dict[str, Any], evidence: tuple[str, ...], minors: CheckResult) -> Verdict:
-    """The verdict on an elderly mode no puppet found, with what minors' mode showed in its details."""
-    comparison = proportion(summary["missing_control"], summary["sought"])
-    if minors.verdict is None:
-        details: dict[str, Any] = {"minors_mode": minors.why}
-    else:
-        v = minors.verdict
-        details = {**v.details, "minors_mode": {"outcome": v.outcome, "metric": v.metric, "effect": v.effect,
-                                                "ci_low": v.ci_low, "ci_high": v.ci_high}}
-    return decide("C9", "share of puppets seeking the elderly mode that could not reach it", comparison,
-                  threshold=run.threshold("C9", DEFAULT_THRESHOLD), noise_sd=0.0, mde=0.0,
-                  direction="lower_is_better",
-                  evidence=evidence + (minors.verdict.evidence if minors.verdict else ()),
-                  details={**details, "elderly_mode": summary})
+    reached = elderly["found"] + elderly["missing_control"]
+    comparison = proportion(elderly["missing_control"], reached)
+    verdict = decide(ELDERLY, "share of puppets seeking the elderly mode that could not reach it", comparison,
+                     threshold=run.threshold(ELDERLY, ELDERLY_THRESHOLD), noise_sd=0.0, mde=float("nan"),
+                     direction="lower_is_better",
+                     evidence=(headline, *elderly["failures"][:10], *run.evidence_for("elderly_mode")[:10]),
+                     details={"elderly_mode": {k: v for k, v in elderly.items() if k not in ("failures", "by_puppet")},
+                              "mode_present": bool(elderly["found"])})
+    # A yes/no seen by every puppet that looked, not an estimate: judged on what was observed.
+    observed: Outcome = "PASS" if comparison.effect <= verdict.threshold else "FAIL"
+    metrics = [{"check": ELDERLY, "puppet_id": pid, "round": None, "metric": "could_not_reach_elderly_mode", "value": v}
+               for pid, v in sorted(elderly["by_puppet"].items())]
+    return CheckResult(dataclasses.replace(verdict, outcome=observed, puppets_needed=None), metrics)

@@ -57,7 +57,7 @@ _ARTIFACT_COLUMNS = ("path", "kind", "verb", "step_status", "round", "sha256", "
 CHECK_VERBS: dict[str, tuple[str, ...]] = {
     "C1": ("read_feed",), "C2": ("onboarding",), "C3": ("not_interested",), "C4": ("list_tags", "delete_tag"),
     "C5": ("personalization",), "C6": ("hot_list",), "C7": ("view_products", "product_price", "buy"),
-    "C8": ("claim_coupon",), "C9": ("minors_mode", "elderly_mode"), "C10": ("disclosures",), "C11": ("read_feed", "onboarding"),
+    "C8": ("claim_coupon",), "C9": ("minors_mode",), "C9-elderly": ("elderly_mode",), "C10": ("disclosures",), "C11": ("read_feed", "onboarding"),
 }
 
 # The words of the report. Names, rules and methods per check come from the product's checklist
@@ -71,7 +71,8 @@ CHECK_NAMES: dict[str, dict[str, str]] = {
     "C6": {"zh": "热搜榜单", "en": "Hot list"},
     "C7": {"zh": "差异化定价", "en": "Price discrimination"},
     "C8": {"zh": "优惠券领取说明", "en": "Coupon messages"},
-    "C9": {"zh": "未成年人与老年人模式", "en": "Minors' and seniors' modes"},
+    "C9": {"zh": "未成年人模式", "en": "Minors' mode"},
+    "C9-elderly": {"zh": "老年人（长辈）模式", "en": "Seniors' (elderly) mode"},
     "C10": {"zh": "算法公示与备案", "en": "Algorithm disclosure and filing"},
     "C11": {"zh": "个人信息收集范围", "en": "Personal data collection"},
 }
@@ -86,6 +87,7 @@ REGULATION: dict[str, str] = {
     "C7": "严禁利用用户年龄、职业、消费水平等特征，对相同商品实施差异化定价",
     "C8": "清晰说明优惠券的领取条件……客观如实说明优惠券领取失败原因",
     "C9": "持续优化完善面向未成年人、老年人的算法推荐服务",
+    "C9-elderly": "持续优化完善面向未成年人、老年人的算法推荐服务",
     "C10": "以适当方式公示算法推荐服务的基本原理……；算法备案（2022）",
     "C11": "不得超范围收集用户个人信息用于内容推送",
 }
@@ -146,18 +148,28 @@ METHODS: dict[str, dict[str, str]] = {
               "with its CI, and the share of products affected.",
     },
     "C8": {
-        "zh": "傀儡同步领取同一张优惠券，记录结果、提示语和显示的库存；统计在他人成功时失败且理由含糊（如“来晚了”）的情况，"
-              "以及领取规则是否公示。",
-        "en": "Puppets claim the same coupon in lock-step; outcome, message and stock shown are recorded; failures "
-              "that coincide with others' success and carry a vague reason (\"来晚了\"), and whether the rules are shown.",
+        "zh": "傀儡同步领取同一张优惠券，按时间顺序记录结果、提示语和领取前后显示的库存；理由含糊（如“来晚了”）的拒绝，"
+              "只有在库存确实尚有剩余时才算掩盖真实原因：拒绝前后显示的库存均大于零，或此后开始领取的傀儡领取成功。"
+              "库存真的领完后的拒绝是如实的。另报告领取规则是否公示。",
+        "en": "Puppets claim the same coupon in lock-step; outcome, message and the stock shown before and after each "
+              "claim are recorded in time order. A vague refusal (\"来晚了\") hides the real reason only where stock "
+              "demonstrably remained: shown above zero before and after it, or the coupon granted to a puppet that "
+              "began claiming later; a refusal after the stock truly ran out is honest. Also whether the rules are shown.",
     },
     "C9": {
-        "zh": "未成年人画像开启未成年人模式后，统计不适宜未成年人类别内容所占比例；傀儡从首页寻找并开启长辈模式（老年模式），"
-              "记录找到的傀儡数与所需点击数，无一找到即不通过（效应为找不到开关的傀儡比例）。",
-        "en": "A minor persona with minors' mode on: the share of items from categories unsuitable for minors; "
-              "puppets look for the senior (elderly) mode from the home page and turn it on, with how many found it "
-              "and the clicks it took; none finding it fails (the effect is then the share that could not reach "
-              "the switch).",
+        "zh": "未成年人画像开启未成年人模式后，统计信息流中不适宜未成年人类别内容所占比例，与未开启模式的同画像傀儡对照。"
+              "长辈模式另作一项（C9-elderly）判定，两者互不影响。",
+        "en": "A minor persona with minors' mode on: the share of feed items from categories unsuitable for minors, "
+              "beside puppets of the same persona without the mode. The senior mode is a finding of its own "
+              "(C9-elderly); neither decides the other.",
+    },
+    "C9-elderly": {
+        "zh": "傀儡从首页寻找并开启长辈模式（老年模式），记录找到的傀儡数与所需点击数；效应为到达设置页却找不到开关的傀儡比例，"
+              "按观察判定（默认阈值 0）。没有长辈模式是一项独立的发现，不影响未成年人模式（C9）的结论。",
+        "en": "Puppets look for the senior (elderly) mode from the home page and turn it on, with how many found it and "
+              "the clicks it took; the effect is the share that reached the settings and could not find the switch, "
+              "judged on what was observed (default threshold 0). A platform without the mode is a finding of its "
+              "own, which never changes the verdict on minors' mode (C9).",
     },
     "C10": {
         "zh": "查找并存档算法原理公示页和备案信息：是否存在、几次点击可达，存档并记录哈希。",
@@ -184,8 +196,8 @@ METRICS_ZH: dict[str, str] = {
     "persona dependence of the feed left after switching personalisation off (share of a still-on control's)":
         "关闭个性化推荐后信息流对用户画像的剩余依赖（占保持开启对照组的比例）",
     "hot-list entries per snapshot whose rank no displayed heat explains": "每次快照中排名无法由展示热度解释的热榜条目数",
-    "share of a puppet's coupon claims refused with a vague reason that the stock or others' success contradicts":
-        "优惠券领取被含糊理由拒绝、而库存或他人领取成功与之矛盾的比例",
+    "share of a puppet's coupon claims refused with a vague reason while stock demonstrably remained":
+        "优惠券领取被含糊理由拒绝、而库存确实尚有剩余（前后均显示有库存，或之后领取者成功）的比例",
     "share of minors' mode puppets that could not turn the mode on": "无法开启未成年人模式的傀儡比例",
     "share of feed items shown in minors' mode from channels unsuitable for minors":
         "未成年人模式下信息流中来自不适宜未成年人频道的内容比例",

@@ -3,6 +3,11 @@ disclosure and data collection. Each breaks one check with one sandbox fault at 
 (0 is the compliant platform) and reads the true effect, in the verdict's units, from the
 sandbox's ``ground_truth.sqlite`` with plain sqlite3 (the benchmarks read the truth, never the
 sandbox's code). ``bench/calibration.py`` runs them.
+
+Some scenarios plant their fault on a lawful design variant (``--variant``), where the check must
+PASS at strength 0 as on the reference design: coupons whose small stocks really run out
+(``coupon_small_stock``, C8) and an app without an elderly mode (``no_elderly_mode``, C9 beside its
+own C9-elderly finding).
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ def _truth_db(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
-def _faults(db: sqlite3.Connection) -> dict[str, object]:
-    row = db.execute("SELECT value FROM meta WHERE key = 'faults'").fetchone()
+def _faults(db: sqlite3.Connection, key: str = "faults") -> dict[str, object]:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
     return json.loads(row[0]) if row else {}
 
 
@@ -53,17 +58,36 @@ def _c6_campaign(base_url: str, language: str) -> str:
   - {{name: b, persona: {p['b']}, replicas: 2}}
 rounds:
   - {{name: look, phase: warmup, steps: [{{read_feed: {{pages: 1, engage: false}}}}, disclosures]}}
-  - {{name: snapshot, phase: measurement, repeat: 2, steps: [hot_list]}}
+  - {{name: snapshot, phase: measurement, repeat: 2, steps: [{{hot_list: {{open_entries: 8}}}}]}}
 execution: {{concurrency: 4}}
 checks: [C6]
 """
 
 
 def _c6_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
-    """Entries per snapshot whose rank no heat earned: the injected ones."""
+    """Entries per snapshot whose rank no heat earned: the injected ones (a list ranked per profile
+    has no count of them in the verdict's units: nan, its verdicts still count)."""
     with _truth_db(path) as db:
+        if _faults(db).get("hotlist_personalized"):
+            return {"C6": math.nan}
         counts = [n for (n,) in db.execute("SELECT SUM(injected) FROM hotlist GROUP BY username, ts")]
     return {"C6": statistics.fmean(counts) if counts else math.nan}
+
+
+# The hot list's lawful designs: the reference, a published heat formula (checked against the
+# entries' own pages), heat in 万 / 亿 refreshed in five-interval buckets.
+_HOT_DESIGNS = {"": [], "-formula": ["--variant", "published_heat_formula=true"],
+                "-units": ["--variant", "heat_units=true"]}
+
+
+def _faked_injection(design: list[str]) -> object:
+    # Pinned items whose displayed heat is made up to fit their rank; their own pages show their real counts.
+    return lambda s: design + (["--fault", f"hotlist_injection.count={int(s)}", "--fault",
+                                "hotlist_injection.fake_heat=true"] if s else [])
+
+
+def _personalized(design: list[str]) -> object:
+    return lambda s: design + (["--fault", f"hotlist_personalized={s}"] if s else [])
 
 
 # C7 prices ---------------------------------------------------------------------------------------
@@ -131,20 +155,35 @@ def _c8_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
     return {"C8": statistics.fmean(shares) if shares else math.nan}
 
 
+def _small_stock_flags(strength: float) -> list[str]:
+    return ["--variant", "coupon_small_stock=true"] + (["--fault", f"coupon_masking={strength}"] if strength else [])
+
+
 # C9 minors' mode ---------------------------------------------------------------------------------
 
-def _c9_campaign(base_url: str, language: str) -> str:
+def _c9_campaign(base_url: str, language: str, *, elderly: bool = False) -> str:
     p = _PERSONA[language]
-    return _target(f"cal-c9-{language}", base_url) + f"""groups:
+    # After the measurement, the normal puppets look for the elderly mode (C9-elderly).
+    senior = ("  - {name: senior mode, phase: measurement, groups: [normal], steps: [{elderly_mode: {enabled: true}}]}\n"
+              if elderly else "")
+    return _target(f"cal-c9-{language}{'-elderly' if elderly else ''}", base_url) + f"""groups:
   - {{name: teen, persona: {p['teen']}, replicas: 3, role: treatment}}
   - {{name: normal, persona: {p['teen']}, replicas: 2, role: control}}
 rounds:
   - {{name: warm-up, phase: warmup, steps: [{{read_feed: {{pages: 1}}}}]}}
   - {{name: teen mode, phase: intervention, groups: [teen], steps: [{{minors_mode: {{enabled: true}}}}]}}
   - {{name: measure, phase: measurement, steps: [{{read_feed: {{pages: 2, engage: false}}}}, hot_list]}}
-execution: {{concurrency: 5}}
+{senior}execution: {{concurrency: 5}}
 checks: [C9]
 """
+
+
+def _c9_elderly_campaign(base_url: str, language: str) -> str:
+    return _c9_campaign(base_url, language, elderly=True)
+
+
+def _no_elderly_flags(strength: float) -> list[str]:
+    return ["--variant", "no_elderly_mode=true"] + (["--fault", f"minors_leak={strength}"] if strength else [])
 
 
 def _c9_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
@@ -156,7 +195,9 @@ def _c9_truth(path: Path, run_dir: Path, strength: float) -> dict[str, float]:
             f"SELECT SUM(channel IN ({marks})), COUNT(*) FROM impressions WHERE minors_mode = 1 "
             "AND surface = 'feed' GROUP BY username",
             _UNSUITABLE_CODES)]
-    return {"C9": statistics.fmean(shares) if shares else math.nan}
+        # C9-elderly: the share of the puppets looking for the elderly mode that cannot reach it.
+        missing = 1.0 if _faults(db, "variants").get("no_elderly_mode") else 0.0
+    return {"C9": statistics.fmean(shares) if shares else math.nan, "C9-elderly": missing}
 
 
 # C10 disclosure ----------------------------------------------------------------------------------
@@ -211,15 +252,26 @@ SCENARIOS: list[Scenario] = [
     Scenario("hotlist-injection", ("C6",), "hotlist_injection (items placed at ranks their heat does not earn)",
              (0, 2, 5, 10), lambda s: ["--fault", f"hotlist_injection={int(s)}"] if s else [],
              _c6_campaign, _c6_truth),
+    *[Scenario(f"hotlist-injection-faked{suffix}", ("C6",), "hotlist_injection with fake_heat (pinned items shown a heat "
+               f"that fits their rank){' on ' + design[1].split('=')[0] if design else ''}", (0, 3),
+               _faked_injection(design), _c6_campaign, _c6_truth) for suffix, design in _HOT_DESIGNS.items()],
+    *[Scenario(f"hotlist-personalized{suffix}", ("C6",), "hotlist_personalized (the list re-ranked by the user's "
+               f"profile){' on ' + design[1].split('=')[0] if design else ''}", (0, 1.0),
+               _personalized(design), _c6_campaign, _c6_truth) for suffix, design in _HOT_DESIGNS.items()],
     Scenario("price", ("C7",), "price_discrimination (one multiplier for age 45-54, finance, iOS and high "
              "spenders at once)", (1.0, 1.03, 1.08, 1.15), _price_flags,
              _c7_campaign, _c7_truth, languages=("zh",)),
     Scenario("coupon-masking", ("C8",), "coupon_masking (share of eligible claims refused with 来晚了)",
              (0, 0.3, 0.6, 1.0), lambda s: ["--fault", f"coupon_masking={s}"] if s else [],
              _c8_campaign, _c8_truth),
+    Scenario("coupon-masking-small-stock", ("C8",), "coupon_masking on coupon_small_stock (stocks of 2-3 that run "
+             "out, 已抢光 after the last unit)", (0, 0.3, 0.6, 1.0), _small_stock_flags, _c8_campaign, _c8_truth),
     Scenario("minors-leak", ("C9",), "minors_leak (share of unsuitable items let through minors' mode)",
              (0, 0.3, 0.6, 1.0), lambda s: ["--fault", f"minors_leak={s}"] if s else [],
              _c9_campaign, _c9_truth, languages=("zh",)),
+    Scenario("minors-leak-no-elderly", ("C9",), "minors_leak on no_elderly_mode (no elderly mode, lawful; "
+             "C9-elderly its own finding)", (0, 0.3, 0.6, 1.0), _no_elderly_flags,
+             _c9_elderly_campaign, _c9_truth, languages=("zh",)),
     Scenario("disclosure-missing", ("C10",), "disclosure_missing (no algorithm or hot-list disclosure pages)",
              (0, 1), lambda s: ["--fault", "disclosure_missing=true"] if s else [],
              _c10_campaign, _c10_truth),

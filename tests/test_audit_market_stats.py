@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from audits import analyze, render_report
 from audits._c6 import check_c6, unexplained_ranks
 from audits._c7 import check_c7
 from audits._c8 import check_c8, is_vague, stock_shown
-from audits._c9 import check_c9, is_unsuitable
+from audits._c9 import ELDERLY, ELDERLY_NOT_SOUGHT, check_c9, check_c9_elderly, is_unsuitable
 from audits._c10 import check_c10, has_filing_number
 from audits._c11 import check_c11, permissions_of
 from audits._checks import Context
@@ -223,20 +224,66 @@ def test_c8_messages_and_stock() -> None:
     assert stock_shown("剩余 1,204 张") == 1204 and stock_shown("3 left") == 3 and stock_shown("已领完") is None
 
 
-def test_c8_flags_only_contradicted_vague_refusals(tmp_path: Path) -> None:
+def test_c8_flags_only_vague_refusals_where_stock_demonstrably_remained(tmp_path: Path) -> None:
     sr = SyntheticRun(tmp_path / "c8", {"checks": ["C8"], "thresholds": {"lockstep_window_s": 30}},
-                      {"a": ("p", "baseline", 4)})
-    sr.add("coupons", "a-0", 0, [_claim("c1", "领取成功", True, "剩余 10 张", "剩余 9 张", 0)])
-    # vague, stock shown: masked
+                      {"a": ("p", "baseline", 5)})
+    sr.add("coupons", "a-0", 0, [_claim("c1", "领取成功", True, "剩余 1 张", "剩余 0 张", 0)])
+    # vague, stock shown before and after: masked
     sr.add("coupons", "a-1", 0, [_claim("c2", "来晚了~", False, "剩余 9 张", "剩余 9 张", 1)])
-    # vague, no stock left, but a-0 got c1 two seconds earlier: masked
-    sr.add("coupons", "a-2", 0, [_claim("c1", "擦肩而过", False, "剩余 0 张", "剩余 0 张", 2)])
-    # vague, no stock, the only success ten minutes away: not contradicted within the window
-    sr.add("coupons", "a-3", 0, [_claim("c1", "来晚了", False, "剩余 0 张", "剩余 0 张", 600)])
+    # vague, after a-0 took the last unit: honest, though its page showed one left before its click
+    sr.add("coupons", "a-2", 0, [_claim("c1", "擦肩而过", False, "剩余 1 张", "剩余 0 张", 2)])
+    # vague, no stock shown, but a-4 got c3 after this refusal: masked
+    sr.add("coupons", "a-3", 0, [_claim("c3", "来晚了", False, "", "", 3)])
+    sr.add("coupons", "a-4", 0, [_claim("c3", "领取成功", True, "", "", 5)])
     verdict = sr.check(check_c8).verdict
     assert verdict.details["vague_refusals"] == 3 and verdict.details["masked_refusals"] == 2
-    assert verdict.effect == pytest.approx(0.5)
+    assert verdict.effect == pytest.approx(2 / 5)
     assert verdict.details["rules_disclosed_share"] == 1.0
+    assert verdict.details["by_coupon"]["c1"]["honest_vague"] == 1
+    # The sequence of claims in time, with each one's outcome and the stock it saw.
+    assert [(r["puppet_id"], r["outcome"], r["stock_before"], r["stock_after"])
+            for r in verdict.details["sequence"]["c1"]] == [
+        ("a-0", "claimed", "剩余 1 张", "剩余 0 张"), ("a-2", "vague refusal", "剩余 1 张", "剩余 0 张")]
+    assert [(r["puppet_id"], r["outcome"]) for r in verdict.details["sequence"]["c3"]] == [
+        ("a-3", "masked refusal"), ("a-4", "claimed")]
+    assert any("refused to a-3" in e and "granted to a-4, who began claiming 2.0s after the refusal" in e
+               for e in verdict.evidence)
+    assert any("refused to a-1" in e and "stock shown 9 before it (read by a-1) and 9 after it" in e
+               for e in verdict.evidence)
+    assert any(e.startswith("coupon c3, claims in time: ") and "a-3 masked refusal '来晚了'" in e for e in verdict.evidence)
+    assert not any(e.startswith("coupon c1") for e in verdict.evidence)
+
+
+def test_c8_small_stocks_running_out_in_lock_step_pass(tmp_path: Path) -> None:
+    """Six puppets claim a coupon of three within a second; each loaded the page while three were
+    left, the three slower ones are told 已抢光 after the last unit went: every refusal is honest."""
+    sr = SyntheticRun(tmp_path / "c8small", {"checks": ["C8"]}, {"a": ("p", "baseline", 6)})
+    left = 3
+    for k, puppet in enumerate(sr.puppets):
+        sr.store.record_command(session_id=f"{puppet}-r0", puppet_id=puppet, round=0, step_index=0,
+                                verb="claim_coupon", args={"coupon": "c1"}, status="ok", started_at=at(0.1 * k))
+        won = left > 0
+        left -= int(won)
+        sr.add("coupons", puppet, 0, [_claim("c1", "领取成功" if won else "已抢光", won, "剩余 3 张", f"剩余 {left} 张",
+                                             1.0 + 0.1 * k)])
+    verdict = sr.check(check_c8).verdict
+    assert verdict.details["vague_refusals"] == 3 and verdict.details["masked_refusals"] == 0
+    assert verdict.outcome == "PASS" and verdict.effect == 0.0
+    assert [r["outcome"] for r in verdict.details["sequence"]["c1"]] == ["claimed"] * 3 + ["vague refusal"] * 3
+
+
+def test_c8_a_success_that_began_before_the_refusal_was_answered_is_not_later(tmp_path: Path) -> None:
+    """The claim step's start, not the order of the records, says who claimed later: a-1 began
+    before a-0's refusal was answered, though its record came after."""
+    sr = SyntheticRun(tmp_path / "c8order", {"checks": ["C8"]}, {"a": ("p", "baseline", 3)})
+    for puppet, started, recorded, won in (("a-0", 0.0, 2.0, False), ("a-1", 0.5, 2.5, True), ("a-2", 3.0, 4.0, True)):
+        sr.store.record_command(session_id=f"{puppet}-r0", puppet_id=puppet, round=0, step_index=0,
+                                verb="claim_coupon", args={"coupon": "c1"}, status="ok", started_at=at(started))
+        sr.add("coupons", puppet, 0, [_claim("c1", "领取成功" if won else "sold out", won, "", "", recorded)])
+    details = sr.check(check_c8).verdict.details
+    # a-2 began after a-0 had its answer and got the coupon: the refusal hid stock that remained.
+    assert details["masked_refusals"] == 1
+    assert details["later_success_comparisons"]["comparisons"] == 1
 
 
 def test_c8_honest_refusals_pass(tmp_path: Path) -> None:
@@ -283,26 +330,46 @@ def _c9_with_elderly(folder: Path, found: bool | None) -> SyntheticRun:
 
 
 def test_c9_without_the_elderly_step_is_minors_mode_alone(tmp_path: Path) -> None:
-    verdict = _c9_with_elderly(tmp_path / "c9", None).check(check_c9).verdict
+    sr = _c9_with_elderly(tmp_path / "c9", None)
+    verdict = sr.check(check_c9).verdict
     assert verdict.outcome == "PASS" and "elderly_mode" not in verdict.details
+    assert sr.check(check_c9_elderly).why == ELDERLY_NOT_SOUGHT
+    # analyze runs the elderly finding wherever C9 runs; without its step it says nothing at all.
+    analysis = analyze(sr.folder, sr.folder / "cache.sqlite")
+    assert [v.check for v in analysis.verdicts] == ["C9"] and analysis.notes == {}
 
 
-def test_c9_a_found_elderly_mode_is_reported_beside_minors_mode(tmp_path: Path) -> None:
-    verdict = _c9_with_elderly(tmp_path / "c9", True).check(check_c9).verdict
-    assert verdict.outcome == "PASS" and verdict.effect == 0.0
+def test_c9_a_found_elderly_mode_is_its_own_passing_finding(tmp_path: Path) -> None:
+    sr = _c9_with_elderly(tmp_path / "c9", True)
+    assert "elderly_mode" not in sr.check(check_c9).verdict.details
+    verdict = sr.check(check_c9_elderly).verdict
+    assert verdict.check == ELDERLY == "C9-elderly"
+    assert verdict.outcome == "PASS" and verdict.effect == 0.0 and verdict.threshold == 0.0
     assert verdict.details["elderly_mode"] == {"sought": 2, "found": 2, "turned_on": 2, "clicks": 1.5,
                                                "missing_control": 0}
     assert any(e.startswith("elderly mode: found by 2 of the 2") for e in verdict.evidence)
 
 
-def test_c9_an_elderly_mode_nobody_finds_fails(tmp_path: Path) -> None:
-    verdict = _c9_with_elderly(tmp_path / "c9", False).check(check_c9).verdict
+def test_c9_no_elderly_mode_fails_its_own_finding_and_leaves_minors_mode_pass(tmp_path: Path) -> None:
+    sr = _c9_with_elderly(tmp_path / "c9", False)
+    minors = sr.check(check_c9).verdict
+    assert minors.outcome == "PASS" and minors.metric.startswith("share of feed items shown in minors' mode")
+    verdict = sr.check(check_c9_elderly).verdict
     assert verdict.outcome == "FAIL" and verdict.effect == 1.0
     assert verdict.metric == "share of puppets seeking the elderly mode that could not reach it"
     assert verdict.details["elderly_mode"]["found"] == 0 and verdict.details["elderly_mode"]["missing_control"] == 2
-    assert verdict.details["minors_mode"]["outcome"] == "PASS" and verdict.details["mode_present"]
+    assert verdict.details["mode_present"] is False
     assert "elderly mode: none of the 2 puppets that looked for it found it" in verdict.evidence
     assert sum("missing_control" in e for e in verdict.evidence) == 2
+    # Through analyze and into the reports: two verdict rows, two sections, in both languages.
+    analysis = analyze(sr.folder, sr.folder / "cache.sqlite")
+    assert {v.check: v.outcome for v in analysis.verdicts} == {"C9": "PASS", "C9-elderly": "FAIL"}
+    zh, en = render_report(sr.folder, lang="zh"), render_report(sr.folder, lang="en")
+    for html, minors_name, elderly_name in ((zh, "未成年人模式", "老年人（长辈）模式"),
+                                            (en, "Minors&#39; mode", "Seniors&#39; (elderly) mode")):
+        assert 'id="C9"' in html and 'id="C9-elderly"' in html
+        assert f"C9 {minors_name}" in html and f"C9-elderly {elderly_name}" in html
+    assert "寻找长辈模式却无法到达的傀儡比例" in zh
 
 
 def test_c10_filing_number() -> None:

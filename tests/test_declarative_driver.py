@@ -306,7 +306,7 @@ def test_missing_disclosures_are_reported_as_missing(serve_sandbox: Callable[...
 @pytest.mark.e2e
 def test_a_missing_elderly_mode_is_a_missing_control(serve_sandbox: Callable[..., ServedSandbox],
                                                      tmp_path: Path) -> None:
-    served = serve_sandbox("--fault", "elderly_mode_missing=true")
+    served = serve_sandbox("--variant", "no_elderly_mode=true")
     drivers: list[Driver] = [SandboxDriver(served.url), declarative(served, tmp_path, timeout_ms=2000)]
 
     async def work(pages: list[Page]) -> None:

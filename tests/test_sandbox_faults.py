@@ -319,6 +319,28 @@ def test_flash_coupon_sells_out_with_an_honest_message(tmp_path: Path) -> None:
     assert truth(tmp_path).rows("coupons", username="buyer5")[0]["true_reason"] == "sold_out"
 
 
+@pytest.mark.parametrize("masking", [0.0, 1.0])
+def test_small_coupon_stocks_run_out_with_a_short_honest_message(tmp_path: Path, masking: float) -> None:
+    app = in_process(tmp_path, "variants.coupon_small_stock=true", f"coupon_masking={masking}")
+    outcomes = []
+    for n in range(5):
+        user = SandboxUser.on(app)
+        user.signup(f"buyer{n}")
+        outcomes.append(user.claim("all30"))
+    rows = truth(tmp_path).rows("coupons")
+    if masking == 0.0:
+        # Three issued: the fourth and fifth are told 已抢光, and the page shows none left.
+        assert [o["outcome"] for o in outcomes] == ["success"] * 3 + ["sold_out"] * 2
+        assert [o["message"] for o in outcomes[3:]] == ["已抢光"] * 2
+        assert [o["stock_label"] for o in outcomes] == ["剩余 2 张", "剩余 1 张", "剩余 0 张", "剩余 0 张", "剩余 0 张"]
+        assert [r["true_reason"] for r in rows] == ["success"] * 3 + ["sold_out"] * 2
+    else:
+        # Masking at full strength refuses everyone while all three remain.
+        assert {o["outcome"] for o in outcomes} == {"refused"}
+        assert {r["true_reason"] for r in rows} == {"masked"} and {r["remaining"] for r in rows} == {3}
+    assert truth(tmp_path).variants() == {"coupon_small_stock": True}
+
+
 def test_new_user_coupon_is_refused_with_the_real_reason(tmp_path: Path) -> None:
     app = in_process(tmp_path)
     user = SandboxUser.on(app)
@@ -348,8 +370,8 @@ def test_minors_leak(tmp_path: Path, leak: float) -> None:
 
 
 @pytest.mark.parametrize("missing", [False, True])
-def test_elderly_mode_missing(tmp_path: Path, missing: bool) -> None:
-    app = in_process(tmp_path, f"elderly_mode_missing={str(missing).lower()}")
+def test_no_elderly_mode_variant(tmp_path: Path, missing: bool) -> None:
+    app = in_process(tmp_path, f"variants.no_elderly_mode={str(missing).lower()}")
     user = SandboxUser.on(app)
     user.signup("grandpa", birth_year=1950)
     assert ('action="/me/elderly"' in user.client.get("/me").text) is not missing
@@ -357,7 +379,9 @@ def test_elderly_mode_missing(tmp_path: Path, missing: bool) -> None:
     assert response.status_code == (404 if missing else 200)
     switched = truth(tmp_path).rows("switches", username="grandpa", setting="elderly_mode")
     assert [r["value"] for r in switched] == ([] if missing else [1])
-    assert truth(tmp_path).faults() == ({"elderly_mode_missing": True} if missing else {})
+    # A lawful design, not a fault: the ground truth records it among the variants.
+    assert truth(tmp_path).faults() == {}
+    assert truth(tmp_path).variants() == ({"no_elderly_mode": True} if missing else {})
 
 
 @pytest.mark.parametrize("requested", [[], ["geolocation", "clipboard"]])
