@@ -57,6 +57,9 @@ class NotInterestedArgs(_Strict):
     reason: Literal["item", "channel", "author"] = "item"
     # A control's placebo: pick the items the same way and press nothing (recorded as not_interested_sham).
     sham: bool = False
+    # Feed pages to read, one page load each, looking for ``count`` items of the topic; what is
+    # still missing after them is the step's shortfall.
+    max_pages: int = Field(default=5, ge=1, le=50)
 
 
 class NoArgs(_Strict):
@@ -122,6 +125,8 @@ STEP_ARGS: dict[str, type[BaseModel]] = {
     "buy": BuyArgs,
     "claim_coupon": ClaimCouponArgs,
     "disclosures": NoArgs,
+    "log_out": NoArgs,
+    "log_in": NoArgs,
 }
 
 

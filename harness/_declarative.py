@@ -41,6 +41,8 @@ from ._driver import (
     DisclosurePage,
     FeedCard,
     HotEntry,
+    LOGIN_OUTCOMES,
+    NotInterestedOutcome,
     OnboardingOutcome,
     PriceSeen,
     SwitchState,
@@ -63,17 +65,20 @@ def builtin_driver_path(name: str) -> Path | None:
 class _Verb:
     inputs: tuple[str, ...]  # the placeholders it is given
     result: Any  # the type it returns; None: nothing
+    choices: tuple[str, ...] = ()  # the texts it may return, when only some are meaningful
 
 
 _CARD = ("item_id", "title", "author", "channel", "url", "position")
 VERBS: dict[str, _Verb] = {
-    "sign_up_or_log_in": _Verb(("username", "password", "birth_year", "occupation", "region", "language"), bool),
+    "sign_up_or_log_in": _Verb(("username", "password", "birth_year", "occupation", "region", "language"), str,
+                               LOGIN_OUTCOMES),
     "whoami": _Verb((), str),
+    "log_out": _Verb((), bool),
     "onboarding": _Verb(("choose",), OnboardingOutcome),
     "read_feed": _Verb(("pages",), list[FeedCard]),
     "open_item": _Verb(_CARD, None),
     "like": _Verb((), bool),
-    "not_interested": _Verb((*_CARD, "reason"), str),
+    "not_interested": _Verb((*_CARD, "reason"), NotInterestedOutcome),
     "list_tags": _Verb((), list[str]),
     "delete_tag": _Verb(("tag",), list[str]),
     "personalization": _Verb(("on",), SwitchState),
@@ -655,6 +660,10 @@ def _return_problems(verb: str, step: Return, path: FieldPath, defined: dict[str
     if result is None:
         yield where.error(at, f"{verb} returns nothing; leave the return step out")
         return
+    choices = VERBS[verb].choices
+    if choices and not (isinstance(value, str) and _PLACEHOLDER.fullmatch(value)) and _text(value) not in choices:
+        yield where.error(at, f"{verb} returns one of {', '.join(choices)}, not {_text(value)!r}")
+        return
     cls = _record_class(result)
     if cls is None:
         return
@@ -765,10 +774,13 @@ class DeclarativeDriver:
 
     # the verbs ----------------------------------------------------------------------------------
 
-    async def sign_up_or_log_in(self, page: Page, account: Account) -> bool:
+    async def sign_up_or_log_in(self, page: Page, account: Account) -> str:
         return await self._perform("sign_up_or_log_in", page, {
             "username": account.username, "password": account.password, "birth_year": str(account.birth_year),
             "occupation": account.occupation, "region": account.region, "language": account.language})
+
+    async def log_out(self, page: Page) -> bool:
+        return await self._perform("log_out", page, {})
 
     async def whoami(self, page: Page) -> str:
         return await self._perform("whoami", page, {})
@@ -785,7 +797,7 @@ class DeclarativeDriver:
     async def like(self, page: Page) -> bool:
         return await self._perform("like", page, {})
 
-    async def not_interested(self, page: Page, card: FeedCard, reason: str) -> str:
+    async def not_interested(self, page: Page, card: FeedCard, reason: str) -> NotInterestedOutcome:
         return await self._perform("not_interested", page, {**_card_values(card), "reason": reason})
 
     async def list_tags(self, page: Page) -> list[str]:
@@ -829,7 +841,11 @@ class DeclarativeDriver:
         try:
             await self._steps(run, getattr(self.spec.verbs, verb), path)
         except _Returned as done:
-            return self._typed(done.value, VERBS[verb].result, run, path)
+            value = self._typed(done.value, VERBS[verb].result, run, path)
+            if VERBS[verb].choices and value not in VERBS[verb].choices:
+                raise self._error(path, f"{verb} returned {value!r}; it returns one of "
+                                        f"{', '.join(VERBS[verb].choices)}") from None
+            return value
         return None
 
     def _surface_reader(self, name: str) -> Callable[[Page, int], typing.Awaitable[list[Any]]]:

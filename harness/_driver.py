@@ -20,6 +20,8 @@ __all__ = [
     "Driver",
     "FeedCard",
     "HotEntry",
+    "LOGIN_OUTCOMES",
+    "NotInterestedOutcome",
     "OnboardingOutcome",
     "PriceSeen",
     "SwitchState",
@@ -80,6 +82,18 @@ class CouponOutcome:
 
 
 @dataclasses.dataclass(frozen=True)
+class NotInterestedOutcome:
+    message: str  # what the platform said
+    # The reason the platform's control took: the one asked for, another where the card's menu does
+    # not offer it, or "" for a "not interested" control with no reasons at all.
+    reason: str
+
+
+# What sign_up_or_log_in did: created the account, logged in with it, or found the browser logged in.
+LOGIN_OUTCOMES = ("signed_up", "logged_in", "already_logged_in")
+
+
+@dataclasses.dataclass(frozen=True)
 class OnboardingOutcome:
     shown: bool  # an onboarding screen was there at all
     offered: tuple[str, ...]  # the tags it offered
@@ -116,8 +130,13 @@ class Driver(Protocol):
         led there: what was shown was seen, and the platform counts it as shown."""
         ...
 
-    async def sign_up_or_log_in(self, page: Page, account: Account) -> bool:
-        """Ensure the account is logged in; True when it was created now."""
+    async def sign_up_or_log_in(self, page: Page, account: Account) -> str:
+        """Ensure the account is logged in: ``signed_up`` (created now), ``logged_in`` (it existed and
+        logged in now) or ``already_logged_in`` (the browser was)."""
+        ...
+
+    async def log_out(self, page: Page) -> bool:
+        """Log out as a user would; True when the browser was logged in (False: it was not)."""
         ...
 
     async def whoami(self, page: Page) -> str:
@@ -139,8 +158,9 @@ class Driver(Protocol):
         """Like the open item; True when it is liked afterwards."""
         ...
 
-    async def not_interested(self, page: Page, card: FeedCard, reason: str) -> str:
-        """Mark a feed card not interested (reason ``item``, ``channel`` or ``author``); the platform's message."""
+    async def not_interested(self, page: Page, card: FeedCard, reason: str) -> NotInterestedOutcome:
+        """Mark a feed card not interested (reason ``item``, ``channel`` or ``author``); the platform's
+        message and the reason its control took (another where the asked one is not offered)."""
         ...
 
     async def list_tags(self, page: Page) -> list[str]: ...

@@ -53,6 +53,7 @@ class PuppetSession:
         self.rng = rng
         self.dwell_scale = dwell_scale
         self.where = {"session_id": session_id, "puppet_id": spec.puppet_id, "round": round_index}
+        self._password: str | None = None
 
     def _record(self, table: str, rows: list[dict[str, Any]]) -> None:
         self.store.add_rows(table, self.where, rows)
@@ -63,12 +64,20 @@ class PuppetSession:
         self.driver.observe(self.page, self._record_shown)
         await watch_data_collection(self.page, self.store.run()["target_url"], self._record_permission,
                                     self._record_third_party)
-        created = await self.driver.sign_up_or_log_in(self.page, self.spec.account(password))
-        self._record("actions", [{"verb": "sign_up" if created else "log_in", "target": self.spec.username,
-                                  "outcome": "ok"}])
+        self._password = password
+        await self._sign_in()
         if onboard:
             await self._onboarding(OnboardingArgs())
         self._record("observations", [{"kind": "whoami", "value": await self.driver.whoami(self.page)}])
+
+    async def _sign_in(self) -> str:
+        """Log in, signing up the first time; the action says which (``already_logged_in``: the
+        browser was, and nothing was done)."""
+        assert self._password is not None, "start() comes first"
+        how = await self.driver.sign_up_or_log_in(self.page, self.spec.account(self._password))
+        verb = {"signed_up": "sign_up", "logged_in": "log_in"}.get(how, how)
+        self._record("actions", [{"verb": verb, "target": self.spec.username, "outcome": "ok"}])
+        return verb
 
     async def run(self, step: Step) -> dict[str, Any]:
         """Do one step; returns a summary for the command row."""
@@ -145,20 +154,45 @@ class PuppetSession:
         return {"cards": len(cards), "read": read, "liked": liked}
 
     async def _not_interested(self, args: Any) -> dict[str, Any]:
-        cards = await self.driver.read_feed(self.page, 1)
-        self._record_shown("feed", cards)
-        targets = [c for c in cards if args.topic is None or self.persona.interest_in(c.title, c.channel) == args.topic]
-        done = []
-        for card in targets[: args.count]:
-            if args.sham:
-                self._record("actions", [{"verb": "not_interested_sham", "target": card.item_id, "outcome": "picked",
-                                          "args": {"reason": args.reason, "topic": args.topic}}])
-            else:
-                message = await self.driver.not_interested(self.page, card, args.reason)
-                self._record("actions", [{"verb": "not_interested", "target": card.item_id, "outcome": "ok",
-                                          "message": message, "args": {"reason": args.reason, "topic": args.topic}}])
-            done.append(card.item_id)
-        return {"marked": 0 if args.sham else len(done), "picked": len(done), "wanted": args.count, "items": done}
+        """Mark (or, ``sham``, only pick) ``count`` feed cards of the topic, reading feed pages, one
+        page load each, until there are enough or ``max_pages`` were read."""
+        done: list[str] = []
+        used: list[str] = []
+        pages_read = cards_read = 0
+        while len(done) < args.count and pages_read < args.max_pages:
+            cards = await self.driver.read_feed(self.page, 1)
+            pages_read += 1
+            cards_read += len(cards)
+            self._record_shown("feed", cards)
+            for card in cards:
+                if len(done) >= args.count:
+                    break
+                if card.item_id in done or (args.topic is not None
+                                            and self.persona.interest_in(card.title, card.channel) != args.topic):
+                    continue
+                row: dict[str, Any] = {"reason": args.reason, "topic": args.topic, "page": pages_read}
+                if args.sham:
+                    self._record("actions", [{"verb": "not_interested_sham", "target": card.item_id,
+                                              "outcome": "picked", "args": row}])
+                else:
+                    outcome = await self.driver.not_interested(self.page, card, args.reason)
+                    used.append(outcome.reason)
+                    row.update(reason_used=outcome.reason, reason_offered=outcome.reason == args.reason)
+                    self._record("actions", [{"verb": "not_interested", "target": card.item_id, "outcome": "ok",
+                                              "message": outcome.message, "args": row}])
+                done.append(card.item_id)
+        return {"wanted": args.count, "marked": 0 if args.sham else len(done), "picked": len(done),
+                "shortfall": args.count - len(done), "pages_read": pages_read, "cards": cards_read,
+                "reasons_used": sorted(set(used)), "items": done}
+
+    async def _log_out(self, args: Any) -> dict[str, Any]:
+        was_in = await self.driver.log_out(self.page)
+        self._record("actions", [{"verb": "log_out", "target": self.spec.username,
+                                  "outcome": "ok" if was_in else "not_logged_in"}])
+        return {"logged_out": was_in}
+
+    async def _log_in(self, args: Any) -> dict[str, Any]:
+        return {"action": await self._sign_in()}
 
     async def _list_tags(self, args: Any) -> dict[str, Any]:
         tags = await self.driver.list_tags(self.page)

@@ -45,7 +45,7 @@ from .errors import (
     StepTimeout,
 )
 
-__all__ = ["CampaignRun", "Executor", "LocalExecutor", "ProgressEvent", "make_driver"]
+__all__ = ["CampaignRun", "Executor", "LocalExecutor", "ProgressEvent", "interleaved", "make_driver"]
 
 T = TypeVar("T")
 # Step outcomes that end the step for good: a finding or a broken driver is not retried.
@@ -104,6 +104,20 @@ def make_driver(target_driver: str, base_url: str, options: dict[str, Any], evid
     if not path.exists():
         raise ConfigError(f"unknown driver {target_driver!r}: neither a built-in driver nor a file")
     return DeclarativeDriver.from_file(path, base_url, options, evidence_dir)
+
+
+def interleaved(puppets: list[PuppetSpec]) -> list[PuppetSpec]:
+    """Puppets in turns across their groups: each group's first replica, then each group's second,
+    and so on (groups in campaign order). A round's sessions start in this order, so the puppets a
+    check compares start in one batch: run group after group, a platform that retrains every minute
+    would show the last group a fresher model than the first."""
+    groups = list(dict.fromkeys(p.group for p in puppets))
+    turn: dict[str, int] = {}
+    keyed = []
+    for p in puppets:
+        keyed.append((turn.get(p.group, 0), groups.index(p.group), p))
+        turn[p.group] = turn.get(p.group, 0) + 1
+    return [p for _, _, p in sorted(keyed, key=lambda k: k[:2])]
 
 
 def _username(prefix: str, puppet_id: str) -> str:
@@ -196,7 +210,8 @@ class CampaignRun:
                                    for p in self.puppets])
                 for rnd in self.rounds:
                     done = store.completed()
-                    pending = [p for p in self.puppets if p.group in rnd.groups and (p.puppet_id, rnd.index) not in done]
+                    pending = interleaved([p for p in self.puppets
+                                           if p.group in rnd.groups and (p.puppet_id, rnd.index) not in done])
                     if not pending:
                         continue
                     store.start_round(rnd.index, rnd.name, rnd.phase)

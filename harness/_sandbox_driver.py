@@ -18,6 +18,7 @@ from ._driver import (
     DisclosurePage,
     FeedCard,
     HotEntry,
+    NotInterestedOutcome,
     OnboardingOutcome,
     PriceSeen,
     SwitchState,
@@ -83,12 +84,12 @@ class SandboxDriver:
 
     # accounts -----------------------------------------------------------------------------------
 
-    async def sign_up_or_log_in(self, page: Page, account: Account) -> bool:
+    async def sign_up_or_log_in(self, page: Page, account: Account) -> str:
         ops = self.ops
         # The Me page, not the home page: it answers "logged in?" without loading a feed.
         await ops.goto(page, f"/me?lang={account.language}")
         if await self._path(page) != "/login":
-            return False
+            return "already_logged_in"
         await (await ops.require(page, "input[name=username]", control="username field", anchors=LOGIN)).fill(account.username)
         await page.locator("input[name=password]").fill(account.password)
         with translate_errors("logging in"):
@@ -96,7 +97,7 @@ class SandboxDriver:
                 await page.locator("form[action='/login'] button[type=submit]").click()
             await self.ops.landed(page)
         if await self._path(page) != "/login":
-            return False
+            return "logged_in"
         await ops.goto(page, f"/signup?lang={account.language}")
         form = {"username": account.username, "password": account.password, "birth_year": str(account.birth_year)}
         for name, value in form.items():
@@ -108,6 +109,19 @@ class SandboxDriver:
                 await page.locator("form[action='/signup'] button[type=submit]").click()
             await self.ops.landed(page)
         await ops.check_blocked(page)
+        return "signed_up"
+
+    async def log_out(self, page: Page) -> bool:
+        ops = self.ops
+        # The log-out button is on the Me page; a browser that is not logged in is sent to the login page.
+        await ops.goto(page, "/me")
+        if await self._path(page) == "/login":
+            return False
+        button = await ops.require(page, "form[action='/logout'] button", control="log-out button", anchors=ME)
+        with translate_errors("logging out"):
+            async with page.expect_navigation():
+                await button.click()
+            await ops.landed(page)
         return True
 
     async def whoami(self, page: Page) -> str:
@@ -172,15 +186,23 @@ class SandboxDriver:
                 timeout=self.ops.timeout_ms)
             return await button.get_attribute("aria-pressed") == "true"
 
-    async def not_interested(self, page: Page, card: FeedCard, reason: str) -> str:
+    async def not_interested(self, page: Page, card: FeedCard, reason: str) -> NotInterestedOutcome:
         ops = self.ops
         card_sel = f".card[data-id='{card.item_id}']"
         await ops.click(page, f"{card_sel} .card-more", control="the card's more menu", anchors=(card_sel,))
-        await ops.click(page, f"{card_sel} [data-reason={reason}]", control=f"not-interested ({reason})",
+        # A menu that does not offer the reason asked for: "this item", as a user would, and say so.
+        with translate_errors("reading the card's menu"):
+            offered = await page.locator(f"{card_sel} [data-reason={reason}]").count() > 0
+        used = reason if offered else "item"
+        await ops.click(page, f"{card_sel} [data-reason={used}]", control=f"not-interested ({used})",
                         anchors=(f"{card_sel} .card-menu",))
         with translate_errors("waiting for the feedback toast"):
+            # The card leaves the feed once the platform has taken the feedback, and the toast then
+            # says so: a toast still shown for the card before is not this one's answer, and leaving
+            # the page before would cut the request short.
+            await page.wait_for_selector(card_sel, state="detached", timeout=ops.timeout_ms)
             await page.wait_for_selector(".toast:not([hidden])", timeout=ops.timeout_ms)
-            return (await page.locator(".toast").inner_text()).strip()
+            return NotInterestedOutcome((await page.locator(".toast").inner_text()).strip(), used)
 
     # settings -----------------------------------------------------------------------------------
 

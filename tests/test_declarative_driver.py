@@ -17,7 +17,7 @@ from playwright.async_api import Page, async_playwright
 
 from harness._browser import CHROMIUM_ARGS, chromium_path
 from harness._declarative import DeclarativeDriver, builtin_driver_path
-from harness._driver import Account, Driver, FeedCard, SwitchState
+from harness._driver import Account, Driver, FeedCard, NotInterestedOutcome, SwitchState
 from harness._runner import make_driver
 from harness._sandbox_driver import SandboxDriver
 from harness.errors import Blocked, ConfigError, ControlMissing, DriverDrift
@@ -97,6 +97,9 @@ MISTAKES = [
      "    - scroll_into_view: {selector: .feed-sentinel, until_more: .card}\n"
      "    - extract_list: {name: cards, surface: feed}", ["    - scroll_into_view:"],
      "verbs.read_feed.4.scroll_into_view.until_more", "until_more belongs inside a repeat"),
+    ("a login's old yes-or-no result", "        - return: already_logged_in\n", "        - return: false\n",
+     ["  sign_up_or_log_in:", "        - return: false"], "verbs.sign_up_or_log_in.1.then.0.return",
+     "sign_up_or_log_in returns one of signed_up, logged_in, already_logged_in, not 'false'"),
     ("duplicate key", "  hot: {path: /hot,", "  shop: {path: /hot,", ["  shop: {path: /shop"], "pages.shop",
      "duplicate key (first on line"),
 ]
@@ -212,7 +215,7 @@ def test_both_drivers_see_the_same_pages(serve_sandbox: Callable[..., ServedSand
 
     async def work(pages: list[Page]) -> None:
         twins = Twins(drivers, pages)
-        assert await twins.both(lambda d, p, _: d.sign_up_or_log_in(p, ACCOUNT)) == [True, True]
+        assert await twins.both(lambda d, p, _: d.sign_up_or_log_in(p, ACCOUNT)) == ["signed_up", "signed_up"]
         assert (await twins.both(lambda d, p, _: d.whoami(p)))[0] == ACCOUNT.username
         onboarded = (await twins.both(lambda d, p, _: d.onboarding(p, ["体育", "科技"])))[0]
         assert onboarded.shown and set(onboarded.chosen) == {"体育", "科技"} and not onboarded.skipped
@@ -223,8 +226,13 @@ def test_both_drivers_see_the_same_pages(serve_sandbox: Callable[..., ServedSand
         assert await twins.both(lambda d, p, _: d.like(p)) == [True, True]
 
         feeds = await twins.both(lambda d, p, _: d.read_feed(p, 1))
-        message = (await twins.both(lambda d, p, side: d.not_interested(p, feeds[side][1], "item")))[0]
-        assert message == "将减少此类内容推荐"
+        outcome = (await twins.both(lambda d, p, side: d.not_interested(p, feeds[side][1], "item")))[0]
+        assert outcome == NotInterestedOutcome("将减少此类内容推荐", "item")
+        # A card menu without the reason asked for (as on a platform that has none): "this item", said so.
+        await twins.both(lambda d, p, _: p.evaluate(
+            "document.querySelectorAll('.card-menu [data-reason=author]').forEach(e => e.remove())"))
+        outcome = (await twins.both(lambda d, p, side: d.not_interested(p, feeds[side][2], "author")))[0]
+        assert outcome == NotInterestedOutcome("将减少此类内容推荐", "item")
 
         tags = (await twins.both(lambda d, p, _: d.list_tags(p)))[0]
         assert sorted(tags) == ["体育", "科技"]
@@ -254,6 +262,12 @@ def test_both_drivers_see_the_same_pages(serve_sandbox: Callable[..., ServedSand
 
         found = (await twins.both(lambda d, p, _: d.disclosures(p)))[0]
         assert [(d.name, d.found, d.clicks) for d in found] == [("algorithm", True, 2), ("hot_list_rules", True, 2)]
+
+        # Logged out, the browser logs in again (a returning user); a second log-out finds nothing to do.
+        assert await twins.both(lambda d, p, _: d.log_out(p)) == [True, True]
+        assert await twins.both(lambda d, p, _: d.log_out(p)) == [False, False]
+        assert await twins.both(lambda d, p, _: d.sign_up_or_log_in(p, ACCOUNT)) == ["logged_in", "logged_in"]
+        assert await twins.both(lambda d, p, _: d.sign_up_or_log_in(p, ACCOUNT)) == ["already_logged_in"] * 2
 
         # Every page load was counted and every list it showed reported at the same points.
         assert twins.shown[0] == twins.shown[1]

@@ -227,9 +227,10 @@ execution: {{concurrency: 2, trace: true, har: true}}
     assert [s["status"] for s in g0] == ["failed", "complete"]
     assert {c["status"] for c in store.rows("commands", session_id=g0[0]["session_id"])} & {"crashed", "error"}
     assert store.rows("events", kind="browser_restart")
-    # Relaunched on its own profile: still logged in, no second sign-up.
-    assert [a["verb"] for a in store.rows("actions", puppet_id="g-0") if a["verb"] in ("sign_up", "log_in")] == [
-        "sign_up", "log_in", "log_in"]
+    # Relaunched on its own profile: still logged in, no second sign-up, and no login recorded that was not.
+    assert [a["verb"] for a in store.rows("actions", puppet_id="g-0")
+            if a["verb"] in ("sign_up", "log_in", "already_logged_in")] == [
+        "sign_up", "already_logged_in", "already_logged_in"]
     kinds = {a["kind"] for a in store.rows("artifacts")}
     assert {"trace", "har"} <= kinds
     for artifact in store.rows("artifacts", kind="trace"):

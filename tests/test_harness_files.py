@@ -9,9 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from harness._campaign import load_campaign
+from harness._puppet import PuppetSpec
+from harness._runner import interleaved
+from harness._types import PuppetId
 from harness._store import RunStore, item_key
 from harness.cli import app
-from personas import SpecError
+from personas import SpecError, library
 
 GOOD = """\
 name: good
@@ -41,6 +44,29 @@ def test_a_good_campaign_expands_into_rounds(tmp_path: Path) -> None:
     assert [r.name for r in rounds] == ["warm 1/2", "warm 2/2", "reject"]
     assert rounds[2].groups == ("treated",) and rounds[0].groups == ("treated", "control")
     assert loaded.sha256 == hashlib.sha256(GOOD.encode()).hexdigest()
+
+
+def test_not_interested_reads_up_to_max_pages_and_log_out_is_a_step(tmp_path: Path) -> None:
+    text = GOOD.replace("count: 3", "count: 3, max_pages: 7").replace("steps: [read_feed]", "steps: [log_out, log_in]")
+    rounds = load_campaign(write(tmp_path, text)).campaign.rounds
+    assert [s.verb for s in rounds[0].steps] == ["log_out", "log_in"]
+    assert rounds[1].steps[0].args.model_dump() == {"topic": "sports", "count": 3, "reason": "item", "sham": False,
+                                                    "max_pages": 7}
+    assert load_campaign(write(tmp_path, GOOD)).campaign.rounds[1].steps[0].args.max_pages == 5
+
+
+def _spec(group: str, replica: int) -> PuppetSpec:
+    return PuppetSpec(PuppetId(f"{group}-{replica}"), library()["zh-sports-fan"], group, "baseline", replica, "u")
+
+
+def test_a_rounds_puppets_start_in_turns_across_groups() -> None:
+    campaign_order = [_spec(g, k) for g, n in (("treated", 3), ("control", 2), ("base", 1)) for k in range(n)]
+    assert [p.puppet_id for p in interleaved(campaign_order)] == [
+        "treated-0", "control-0", "base-0", "treated-1", "control-1", "treated-2"]
+    # Resumed with some sessions done, the rest still alternate; nothing is added.
+    left = [p for p in campaign_order if p.puppet_id not in ("treated-0", "control-1")]
+    assert [p.puppet_id for p in interleaved(left)] == ["treated-1", "control-0", "base-0", "treated-2"]
+    assert interleaved([]) == []
 
 
 def test_the_elderly_mode_step_sets_or_only_reads(tmp_path: Path) -> None:
@@ -73,6 +99,10 @@ MISTAKES = [
     ("unknown group in check_groups", GOOD + "check_groups:\n  C3: {treated: [treated], control: [contrl]}\n", 13,
      ["check_groups", "contrl"]),
     ("check_groups for an unknown check", GOOD + "check_groups:\n  C99: {treated: [treated]}\n", 14, ["check_groups", "C99"]),
+    ("no feed page to read", GOOD.replace("count: 3", "count: 3, max_pages: 0"), 11,
+     ["rounds.1.steps.0", "not_interested.max_pages"]),
+    ("log_out takes nothing", GOOD.replace("steps: [read_feed]", "steps: [{log_out: {everywhere: true}}]"), 7,
+     ["rounds.0.steps.0", "log_out.everywhere"]),
 ]
 
 
