@@ -66,6 +66,12 @@ class NoArgs(_Strict):
     pass
 
 
+class HotListArgs(_Strict):
+    # Open the first N entries' own pages after the snapshot and record their public counts
+    # (observations of kind hot_entry, linked to the snapshot by its page load and the rank).
+    open_entries: int = Field(default=0, ge=0, le=100)
+
+
 class DeleteTagArgs(_Strict):
     tag: str | None = None
     topic: str | None = None
@@ -119,7 +125,7 @@ STEP_ARGS: dict[str, type[BaseModel]] = {
     "personalization": PersonalizationArgs,
     "minors_mode": MinorsModeArgs,
     "elderly_mode": ElderlyModeArgs,
-    "hot_list": NoArgs,
+    "hot_list": HotListArgs,
     "view_products": ViewProductsArgs,
     "product_price": ProductPriceArgs,
     "buy": BuyArgs,

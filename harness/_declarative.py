@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -35,12 +36,14 @@ from pydantic import (
 from personas import SpecError, SpecErrors, SpecFile, load_yaml_spec
 
 from ._browser import translate_errors
+from ._counts import parse_count
 from ._driver import (
     Account,
     CouponOutcome,
     DisclosurePage,
     FeedCard,
     HotEntry,
+    ItemCounts,
     LOGIN_OUTCOMES,
     NotInterestedOutcome,
     OnboardingOutcome,
@@ -85,12 +88,15 @@ VERBS: dict[str, _Verb] = {
     "minors_mode": _Verb(("on", "pin"), SwitchState),
     "elderly_mode": _Verb(("on",), SwitchState),
     "hot_list": _Verb((), list[HotEntry]),
+    "item_counts": _Verb(("item_id", "url", "rank", "title"), ItemCounts),
     "product_prices": _Verb(("limit",), list[PriceSeen]),
     "product_price": _Verb(("product_id",), PriceSeen),
     "buy": _Verb(("product_id",), float),
     "claim_coupon": _Verb(("coupon_id",), CouponOutcome),
     "disclosures": _Verb((), list[DisclosurePage]),
 }
+# Verbs a file may leave out: a campaign step that needs one fails on that driver, and says so.
+OPTIONAL_VERBS = frozenset({"item_counts"})
 # The lists of items a page can show, reported whichever verb landed there (Driver.observe).
 SURFACES: dict[str, type] = {"feed": FeedCard, "hot": HotEntry}
 # Placeholders every verb has: the clicks since its last goto, and the address shown now.
@@ -426,7 +432,9 @@ for _model in (ExpectNavigation, If, Repeat, ForEach):
     _model.model_rebuild()
 
 Verbs = create_model(
-    "Verbs", __base__=_Strict, **{verb: (Annotated[list[Step], Field(min_length=1)], ...) for verb in VERBS})
+    "Verbs", __base__=_Strict, **{verb: (Annotated[list[Step], Field(min_length=1)] | None, None)
+                                  if verb in OPTIONAL_VERBS else (Annotated[list[Step], Field(min_length=1)], ...)
+                                  for verb in VERBS})
 
 
 class DriverFile(_Strict):
@@ -602,7 +610,8 @@ def _problems(spec: DriverFile, where: SpecFile) -> Iterator[SpecError]:
                 yield where.error((*at, *rel), f"unknown placeholder {{{used}}}: a surface is read on any page, "
                                                "outside the verbs, and has none")
     for verb in VERBS:
-        yield from _verb_problems(spec, where, verb)
+        if getattr(spec.verbs, verb) is not None:
+            yield from _verb_problems(spec, where, verb)
 
 
 def _verb_problems(spec: DriverFile, where: SpecFile, verb: str) -> Iterator[SpecError]:
@@ -818,6 +827,10 @@ class DeclarativeDriver:
     async def hot_list(self, page: Page) -> list[HotEntry]:
         return await self._perform("hot_list", page, {})
 
+    async def item_counts(self, page: Page, entry: HotEntry) -> ItemCounts:
+        return await self._perform("item_counts", page, {"item_id": entry.item_id, "url": entry.url,
+                                                         "rank": str(entry.rank), "title": entry.title})
+
     async def product_prices(self, page: Page, limit: int) -> list[PriceSeen]:
         return await self._perform("product_prices", page, {"limit": str(limit)})
 
@@ -838,6 +851,8 @@ class DeclarativeDriver:
     async def _perform(self, verb: str, page: Page, inputs: dict[str, Any]) -> Any:
         run = _Run(page, verb, {**self.variables, **inputs})
         path: FieldPath = ("verbs", verb)
+        if getattr(self.spec.verbs, verb) is None:
+            raise ConfigError(f"{self.where.path}: the driver file has no verb {verb}: a campaign step needs it")
         try:
             await self._steps(run, getattr(self.spec.verbs, verb), path)
         except _Returned as done:
@@ -1080,11 +1095,23 @@ class DeclarativeDriver:
             return value
         if tp is bool and value in ("true", "false"):
             return value == "true"
-        if tp in (int, float) and isinstance(value, str):
-            number = _NUMBER.search(value.replace(",", ""))
-            if number is None or (tp is int and "." in number.group()):
+        if origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp):
+            # An optional field: empty text is no value; anything else is read as the type it may be.
+            if value in ("", None):
+                return None
+            (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+            return self._typed(value, inner, run, path, position)
+        if tp is float and isinstance(value, str):
+            # A count shown with a unit is that many units: "11.8万" is 118000, "1.2k" 1200.
+            number = parse_count(value)
+            if number is None:
                 raise DriverDrift(f"{run.page.url}: no {_describe(tp)} in {value!r}", url=run.page.url)
-            return tp(number.group())
+            return number
+        if tp is int and isinstance(value, str):
+            number = _NUMBER.search(value.replace(",", ""))
+            if number is None or "." in number.group():
+                raise DriverDrift(f"{run.page.url}: no {_describe(tp)} in {value!r}", url=run.page.url)
+            return int(number.group())
         if origin in (list, tuple) and isinstance(value, list):
             element = typing.get_args(tp)[0]
             items = [self._typed(item, element, run, path, k) for k, item in enumerate(value)]

@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 from playwright.async_api import Page
 
+from ._counts import parse_count
+
 __all__ = [
     "Account",
     "CouponOutcome",
@@ -20,6 +22,7 @@ __all__ = [
     "Driver",
     "FeedCard",
     "HotEntry",
+    "ItemCounts",
     "LOGIN_OUTCOMES",
     "NotInterestedOutcome",
     "OnboardingOutcome",
@@ -57,8 +60,36 @@ class HotEntry:
     item_id: str
     title: str
     url: str
-    heat_text: str
+    heat_text: str  # as displayed
     load: int = 0
+    heat_value: float | None = None  # the displayed heat as a number ("11.8万" is 118000); from heat_text when not given
+
+    def __post_init__(self) -> None:
+        if self.heat_value is None:
+            object.__setattr__(self, "heat_value", parse_count(self.heat_text))
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemCounts:
+    """An item's public counts as its own page shows them (texts as displayed, numbers parsed from
+    them when not given), and its publish time: ``published_at`` machine-readable (ISO 8601) where the
+    page offers it, ``published_text`` as displayed."""
+
+    item_id: str
+    url: str
+    views_text: str
+    likes_text: str
+    comments_text: str
+    published_text: str
+    published_at: str = ""
+    views: float | None = None
+    likes: float | None = None
+    comments: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("views", "likes", "comments"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, parse_count(getattr(self, f"{name}_text")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +205,10 @@ class Driver(Protocol):
         ...
 
     async def minors_mode(self, page: Page, on: bool, pin: str) -> SwitchState: ...
+
+    async def item_counts(self, page: Page, entry: HotEntry) -> ItemCounts:
+        """Open a hot-list entry's own page and read its public counts and publish time."""
+        ...
 
     async def elderly_mode(self, page: Page, on: bool | None) -> SwitchState:
         """Set the elderly (senior) mode (None: only read it)."""

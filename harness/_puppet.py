@@ -236,7 +236,15 @@ class PuppetSession:
     async def _hot_list(self, args: Any) -> dict[str, Any]:
         entries = await self.driver.hot_list(self.page)
         self._record_shown("hot", entries)
-        return {"entries": len(entries)}
+        opened = 0
+        for entry in entries[: args.open_entries]:
+            # Each entry's own page, read as soon as possible after the list: the counts its heat
+            # should follow. Linked to the snapshot by the list's page load and the entry's rank.
+            counts = await self.driver.item_counts(self.page, entry)
+            self._record("observations", [{"kind": "hot_entry", "value": {
+                "load": entry.load, "rank": entry.rank, "heat_text": entry.heat_text, **dataclasses.asdict(counts)}}])
+            opened += 1
+        return {"entries": len(entries), "opened": opened}
 
     async def _view_products(self, args: Any) -> dict[str, Any]:
         prices = await self.driver.product_prices(self.page, args.limit)

@@ -18,6 +18,7 @@ from ._driver import (
     DisclosurePage,
     FeedCard,
     HotEntry,
+    ItemCounts,
     NotInterestedOutcome,
     OnboardingOutcome,
     PriceSeen,
@@ -279,6 +280,19 @@ class SandboxDriver:
         await self.ops.goto(page, "/hot")
         await self.ops.require(page, ".hot-row", control="hot list rows", anchors=HOT)
         return await self._hot_entries(page, self.ops.load_number(page))
+
+    async def item_counts(self, page: Page, entry: HotEntry) -> ItemCounts:
+        await self.ops.goto(page, f"/item/{entry.item_id}")
+        await self.ops.require(page, ".article-stats", control="the item's counts", anchors=ITEM)
+        with translate_errors("reading the item's counts"):
+            shown = await page.eval_on_selector(".article", """e => {
+                const text = s => ((e.querySelector(s) || {}).textContent || '').trim();
+                const time = e.querySelector('.stat-published time');
+                return {views: text('.stat-views .stat-n'), likes: text('.like-count'),
+                        comments: text('.stat-comments .stat-n'), published: time ? time.textContent.trim() : '',
+                        at: time ? (time.getAttribute('datetime') || '') : ''}}""")
+        return ItemCounts(entry.item_id, page.url, shown["views"], shown["likes"], shown["comments"],
+                          shown["published"], shown["at"])
 
     async def _hot_entries(self, page: Page, load: int) -> list[HotEntry]:
         with translate_errors("reading the hot list"):

@@ -24,8 +24,11 @@ Schema (times are UTC ISO-8601 strings; ``round`` is the expanded round index):
   unique on (session_id, surface, load, position).
 - ``actions(id, session_id, puppet_id, round, verb, target, args, outcome, message, at)``: clicks,
   likes, feedback, tag deletions, switches, purchases, with the platform's answer.
-- ``hotlist_entries(id, session_id, puppet_id, round, load, snapshot_at, rank, item_key, heat_text)``:
-  the hot-list log (榜单日志), one snapshot per page load.
+- ``hotlist_entries(id, session_id, puppet_id, round, load, snapshot_at, rank, item_key, heat_text, heat)``:
+  the hot-list log (榜单日志), one snapshot per page load; ``heat`` is the displayed heat as a number
+  (``11.8万`` is 118000), ``heat_text`` as displayed. An entry's own page, when the step opened it, is an
+  observation of kind ``hot_entry`` (its load and rank, views, likes, comments and publish time as shown
+  and parsed).
 - ``prices(id, session_id, puppet_id, round, surface, product_id, title, price, price_text, position, seen_at)``.
 - ``coupons(id, session_id, puppet_id, round, coupon_id, title, message, claimed, stock_before,
   stock_after, rules, at)``.
@@ -88,7 +91,8 @@ _TABLES: dict[str, dict[str, Any]] = {
     "actions": {"columns": {"id": int, "session_id": str, "puppet_id": str, "round": int, "verb": str,
                             "target": str, "args": str, "outcome": str, "message": str, "at": str}, "pk": "id"},
     "hotlist_entries": {"columns": {"id": int, "session_id": str, "puppet_id": str, "round": int, "load": int,
-                                    "snapshot_at": str, "rank": int, "item_key": str, "heat_text": str}, "pk": "id"},
+                                    "snapshot_at": str, "rank": int, "item_key": str, "heat_text": str,
+                                    "heat": float}, "pk": "id"},
     "prices": {"columns": {"id": int, "session_id": str, "puppet_id": str, "round": int, "surface": str,
                            "product_id": str, "title": str, "price": float, "price_text": str, "position": int,
                            "seen_at": str}, "pk": "id"},
@@ -277,7 +281,8 @@ class RunStore:
         with self.db.atomic():
             self.db["hotlist_entries"].insert_all(
                 [{**where, "load": e.get("load", 0), "snapshot_at": at, "rank": e["rank"],
-                  "item_key": item_key(e["item_id"]), "heat_text": e["heat_text"]} for e in entries], ignore=True)
+                  "item_key": item_key(e["item_id"]), "heat_text": e["heat_text"], "heat": e.get("heat_value")}
+                 for e in entries], ignore=True, alter=True)
             # Nested: the snapshot and its impressions (and items) commit together.
             self.add_impressions(where, "hot", [{**e, "position": e["rank"] - 1, "load": e.get("load", 0)}
                                                 for e in entries])

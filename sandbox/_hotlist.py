@@ -136,8 +136,8 @@ class HeatModel:
             raw = f["views"] * views + f["likes"] * likes + f["comments"] * comments
             return np.round(raw / (age_h + f["offset_h"]) ** f["power"])
         heat = self.heat(bucket)
-        # heat_units: the same order on a scale from 万 to 亿.
-        return np.round(heat * heat / 2000.0) if self.units else heat
+        # heat_units: the same order on a scale from 万 to 亿 (a list's top to its 50th spans both).
+        return np.round(heat**3 / 1e10) if self.units else heat
 
     def heat(self, bucket: int) -> np.ndarray:
         if self._cached is None or self._cached[0] != bucket:
