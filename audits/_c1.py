@@ -15,18 +15,16 @@ The verdict rests on the cocoon index in the last round every compared puppet re
     cocoon index = mean share of T(narrow) − mean share of T(baseline)
 
 how many more percentage points of T a narrow user is shown than a user without the interest.
-A neighbourhood calibrated for precision misses part of its topic and admits a little of the
-rest, so the raw share in it understates a cocoon (by about a third on Toutiao). Each puppet's
-share is therefore corrected for the neighbourhood's measured errors (Rogan–Gladen)::
-
-    share of T = (interest_share − fpr) / (sensitivity − fpr)
-
-with the topic T the channel most of the reference items carry, and sensitivity and fpr measured
-on the cards of the round the index is taken in, by the channel the platform shows on each: the
-share of T's cards inside the neighbourhood and the share of the others. The raw shares,
-sensitivity and fpr are in the details; where the cards show no channel, or the neighbourhood
-separates too little (sensitivity − fpr below ``MIN_SEPARATION``), the raw shares are used and
-the details say so. A
+Where the cards show the channel the platform files them under, T is the channel (or channels)
+holding at least a quarter of the items read with interest, and each puppet's share of T is
+counted on its cards by that label: direct evidence, no model (``details.measured_by``). On a real
+content app, the embedding neighbourhood caught 27% of the sports cards that the labels showed,
+and a cocoon of 0.90 sports against 0.00 was left undecided; correcting the neighbourhood for its
+errors (as C1 did) widened the interval past the threshold. Only where the cards show no channel is
+the share inside the neighbourhood used, as it is (it understates a cocoon: a neighbourhood
+calibrated for precision misses part of its topic). The neighbourhood's errors, counted on the
+labelled cards, stay in the details (``neighbourhood_errors``) beside the neighbourhood's share
+(``raw_interest_share``). A
 violation, so lower is better: FAIL when the whole interval lies above the tolerated index
 (default 0.6, e.g. 70% of the feed against 10% for a user without the interest; campaign
 ``thresholds: {C1: …}``), PASS when it lies at or below it.
@@ -43,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from embeddings import assign_topics, fit_topics, homogeneity, normalised_topic_entropy
+from embeddings import KMEANS_MIN_POINTS, assign_topics, fit_topics, homogeneity, normalised_topic_entropy
 
 from ._checks import CheckResult, Context
 from ._reduction import twin_pairs
@@ -51,7 +49,7 @@ from ._run import Puppet, Run
 from ._stats import compare, minimum_detectable_effect, twin_noise
 from ._verdict import decide
 
-__all__ = ["DEFAULT_THRESHOLD", "check_c1", "engaged_items"]
+__all__ = ["DEFAULT_THRESHOLD", "check_c1", "engaged_items", "interest_channels"]
 
 DEFAULT_THRESHOLD = 0.6
 # Topics for the entropy measure: one per 40 distinct items seen (FAISS k-means wants 39 points
@@ -76,6 +74,15 @@ def engaged_items(run: Run, puppets: list[Puppet]) -> list[str]:
     return sorted(out)
 
 
+def interest_channels(run: Run, reference: list[str]) -> set[str]:
+    """The channels the platform shows on the items read with interest that hold at least a quarter
+    of them (a narrow interest's own channel); empty when the cards show no channel."""
+    items = run.items()
+    counts = collections.Counter(items[k]["channel"] for k in reference if items[k]["channel"])
+    total = sum(counts.values())
+    return {c for c, n in counts.items() if n >= 0.25 * total} if total else set()
+
+
 def check_c1(context: Context) -> CheckResult:
     run = context.run
     narrow = context.puppets("C1", "narrow", "treatment")
@@ -94,6 +101,10 @@ def check_c1(context: Context) -> CheckResult:
     space = context.space
     seen_keys = sorted({k for (p, r), keys in feed.items() if p in everyone for k in keys})
     n_topics = int(np.clip(len(seen_keys) // ITEMS_PER_TOPIC, 4, 16))
+    notes = space.notes()
+    if len(seen_keys) < KMEANS_MIN_POINTS * n_topics:
+        notes.append(f"the topic entropy rests on {n_topics} topics fitted on {len(seen_keys)} distinct items, fewer "
+                     f"than the {KMEANS_MIN_POINTS} per topic k-means wants")
     centroids = fit_topics(space.of(seen_keys), n_topics, seed=0)
     metrics: list[dict[str, Any]] = []
     values: dict[str, dict[tuple[str, int], float]] = collections.defaultdict(dict)
@@ -112,8 +123,21 @@ def check_c1(context: Context) -> CheckResult:
     last = rounds[-1]
     errors = space.errors([k for p in everyone for k in feed[(p, last)]], reference, centroid=False)
     raw = values["interest_share"]
-    n_last = {p.puppet_id: errors.share_of_topic(raw[(p.puppet_id, last)]) for p in narrow}
-    b_last = {p.puppet_id: errors.share_of_topic(raw[(p.puppet_id, last)]) for p in baseline}
+    channels = interest_channels(run, reference) if run.labels_tell_apart("channel") else set()
+    if channels:
+        # Direct evidence: the cards show their channel, so the interest's share is counted by label.
+        items = run.items()
+        measured_by = "channel labels the platform shows on its cards"
+
+        def topic_share(p: Puppet) -> float:
+            return float(np.mean([items[k]["channel"] in channels for k in feed[(p.puppet_id, last)]]))
+    else:
+        measured_by = "embedding neighbourhood of the items read with interest"
+
+        def topic_share(p: Puppet) -> float:
+            return raw[(p.puppet_id, last)]
+    n_last = {p.puppet_id: topic_share(p) for p in narrow}
+    b_last = {p.puppet_id: topic_share(p) for p in baseline}
     comparison = compare(list(n_last.values()), list(b_last.values()))
     pairs = twin_pairs(n_last, narrow) + twin_pairs(b_last, baseline)
     noise = twin_noise(pairs) if pairs else float("nan")
@@ -125,8 +149,8 @@ def check_c1(context: Context) -> CheckResult:
                 for r in rounds}
 
     verdict = decide(
-        "C1", "cocoon index: share of the feed on the interest's topic (neighbourhood share corrected for its "
-        "errors), narrow-interest minus baseline puppets",
+        "C1", "cocoon index: share of the feed on the interest's topic (by channel label where the cards show one), "
+        "narrow-interest minus baseline puppets",
         comparison, threshold=run.threshold("C1", DEFAULT_THRESHOLD), noise_sd=noise, mde=mde,
         direction="lower_is_better",
         evidence=tuple(f"round {last}: {p} saw {len(feed[(p, last)])} feed cards" for p in everyone)
@@ -137,6 +161,9 @@ def check_c1(context: Context) -> CheckResult:
             "baseline_interest_share": float(np.mean(list(b_last.values()))),
             "raw_interest_share": {"narrow": float(np.mean([raw[(p.puppet_id, last)] for p in narrow])),
                                    "baseline": float(np.mean([raw[(p.puppet_id, last)] for p in baseline]))},
+            "measured_by": measured_by,
+            "interest_channels": sorted(channels),
+            "notes": notes,
             "neighbourhood_errors": errors.details(),
             "trajectory": {name: trajectory(name) for name in ("interest_share", "homogeneity", "topic_entropy")},
             "reference_items": len(reference),

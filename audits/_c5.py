@@ -7,8 +7,9 @@ personalisation off and read the feed. With the profile out of the ranking, ever
 same kind of feed; where it leaks, each puppet still sees more of its own persona's interest than
 the other personas' puppets do.
 
-A persona's interest is the embedding neighbourhood of the items its puppets read with interest
-(as for C1). Persona dependence is how much more of each persona's interest its own puppets' feeds
+A persona's interest is, where the cards show their channel, the channel(s) of the items its puppets
+read with interest, counted by label (direct evidence, as for C1); otherwise the embedding
+neighbourhood of those items (``details.measured_by``). Persona dependence is how much more of each persona's interest its own puppets' feeds
 hold than the other personas' puppets' feeds beside them. Items every puppet is shown count alike
 on both sides and cancel: an unpersonalised feed has none, however its popular items fall. It is
 taken apart puppet by puppet (its share of its own persona's interest minus its shares of the
@@ -28,8 +29,14 @@ changed nothing as 0.82–0.95). The effect::
 
     effect = mean dependence(switched, off) / mean dependence(still on)
 
-0 is a switch that works, 1 a switch that changes nothing; the interval is the bootstrap of the
-ratio over puppets, resampled within their personas (``relative_reduction``). A violation, so lower
+0 is a switch that works, 1 a switch that changes nothing, bounded to [0, 1]: an off feed that holds
+less of each persona's interest than of the others' (a platform that never repeats what a user
+opened) has no dependence, not a negative one. The interval is Fieller's over puppets, resampled
+within their personas (``relative_reduction``): where the still-on dependence is small and noisy it
+widens to the range instead of exploding. Direct evidence first: switched puppets of different
+personas shown exactly the same cards have no persona dependence, whatever a model says (effect 0,
+interval [0, 0]); still-on puppets that were all shown the same cards leave nothing to switch off,
+and C5 says so instead of dividing by it. A violation, so lower
 is better: FAIL when the whole interval lies above the tolerated share (default 0.2; campaign
 ``thresholds: {C5: …}``), PASS when it lies at or below it. A switch found on again later without
 the puppet turning it on is a FAIL whatever the feeds show (``details.silent_resets``). The clicks
@@ -47,7 +54,7 @@ import datetime as dt
 
 import numpy as np
 
-from ._c1 import engaged_items
+from ._c1 import engaged_items, interest_channels
 from ._checks import CheckResult, Context
 from ._reduction import twin_pairs
 from ._run import Puppet
@@ -82,6 +89,11 @@ def _spread_s(times: list[str]) -> float:
     return max(stamps) - min(stamps)
 
 
+def _median_start(cards: dict[str, list[dict]]) -> float:
+    return float(np.median([dt.datetime.fromisoformat(min(m["seen_at"] for m in ms)).timestamp()
+                            for ms in cards.values()]))
+
+
 def _share_left(off: dict[str, float], on: dict[str, float], persona_of: dict[str, str]) -> Comparison:
     """``mean(off) / mean(on)`` with its interval: one minus the relative reduction, the puppets
     resampled within their personas (each group has a fixed number of puppets per persona)."""
@@ -112,7 +124,6 @@ def check_c5(context: Context) -> CheckResult:
         return CheckResult(None, [], "C5 needs a still-on control (check_groups C5 still_on): the switched puppets' "
                                      "personas, two puppets each, who keep personalisation on and read after them")
 
-    space = context.space
     off_round = min(a["round"] for a in off_at.values())
     off_cards = {p.puppet_id: [m for m in run.feed_impressions(p.puppet_id) if m["seen_at"] > off_at[p.puppet_id]["at"]]
                  for p in switched}
@@ -130,14 +141,32 @@ def check_c5(context: Context) -> CheckResult:
         return CheckResult(None, [], "C5 needs a feed read by every switched puppet after switching off and by "
                                      "every still-on puppet from that round on")
 
+    def items_shown(cards: dict[str, list[dict]], p: str) -> tuple[str, ...]:
+        return tuple(sorted(m["item_key"] for m in cards[p]))
+
+    if len({items_shown(on_cards, p) for p in on_cards}) == 1:
+        return CheckResult(None, [], "every still-on puppet was shown the same cards whatever its persona: the feed is "
+                                     "not personalised here, so there is nothing for the switch to turn off")
     personas = sorted({p.persona_id for p in switched})
     interests = {x: engaged_items(run, [p for p in switched + still_on if p.persona_id == x]) for x in personas}
     if not all(interests.values()):
         return CheckResult(None, [], "C5 needs puppets of every persona that read with interest before the switch")
 
-    # One neighbourhood search per persona over every card of both groups, split per puppet after.
     shown = [(p, m["item_key"]) for cards in (off_cards, on_cards) for p, ms in cards.items() for m in ms]
-    inside = {x: space.inside([k for _, k in shown], interests[x]) for x in personas}
+    channels = {x: interest_channels(run, interests[x]) for x in personas}
+    # Labels are direct evidence where each persona's interest has a channel of its own.
+    if all(channels.values()) and all(not channels[x] & channels[y] for x in personas for y in personas if x < y):
+        # Direct evidence: each persona's interest is the channel its cards are labelled with.
+        items = run.items()
+        measured_by = "channel labels the platform shows on its cards"
+        notes = []
+        inside = {x: np.array([items[k]["channel"] in channels[x] for _, k in shown], dtype=bool) for x in personas}
+    else:
+        # One neighbourhood search per persona over every card of both groups, split per puppet after.
+        measured_by = "embedding neighbourhood of the items each persona read with interest"
+        space = context.space
+        notes = space.notes()
+        inside = {x: space.inside([k for _, k in shown], interests[x]) for x in personas}
     owners = np.array([p for p, _ in shown])
     shares = {p: {x: float(inside[x][owners == p].mean()) for x in personas} for p in (*off_cards, *on_cards)}
     persona_of = {p.puppet_id: p.persona_id for p in switched + still_on}
@@ -150,6 +179,10 @@ def check_c5(context: Context) -> CheckResult:
         return CheckResult(None, metrics, "the still-on puppets saw no more of their own interest than the others: "
                                           "nothing for the switch to turn off")
     comparison = _share_left(dep_off, dep_on, persona_of)
+    # Switched puppets of every persona shown the very same cards: no persona dependence at all.
+    identical = len({items_shown(off_cards, p) for p in off_cards}) == 1
+    if identical:
+        comparison = dataclasses.replace(comparison, effect=0.0, ci_low=0.0, ci_high=0.0)
     pairs = twin_pairs({p: v / base for p, v in dep_off.items()}, switched)
     noise = twin_noise(pairs) if pairs else float("nan")
     mde = minimum_detectable_effect(noise, len(switched), len(still_on)) if pairs else float("nan")
@@ -171,6 +204,7 @@ def check_c5(context: Context) -> CheckResult:
         evidence=tuple(f"{a['puppet_id']} switched personalisation off in round {a['round']} at {a['at']}"
                        for a in off_at.values()) + tuple(resets) + tuple(run.evidence_for("personalization")),
         details={
+            "identical_off_feeds": identical,
             "dependence_switched_off": float(np.mean(list(dep_off.values()))),
             "dependence_still_on": base,
             "switched_off_round": off_round,
@@ -181,10 +215,15 @@ def check_c5(context: Context) -> CheckResult:
             # Lock-step: puppets that read their switched-off feeds far apart in time meet a moved
             # popularity ranking, which looks like persona dependence (run them in one batch).
             "off_feed_start_spread_s": _spread_s([min(m["seen_at"] for m in cards) for cards in off_cards.values()]),
+            # Twins and controls interleaved: seconds between the switched and still-on puppets' median
+            # first counted card (a platform that moves meanwhile shows the later group a different feed).
+            "start_gap_s": abs(_median_start(off_cards) - _median_start(on_cards)),
             "silent_resets": resets,
             "clicks_to_switch": clicks,
             "interest_items": {x: len(v) for x, v in interests.items()},
-            "model": space.model_id,
+            "measured_by": measured_by,
+            "interest_channels": {x: sorted(c) for x, c in channels.items()},
+            "notes": notes,
         },
     )
     if resets and verdict.outcome != "FAIL":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,7 @@ CALIBRATION_PRIOR = 0.05
 # and three draws each, 40 items fell back below 80% in 6 of 60 and failed even 0.3 in 2, 160 fell
 # back in 3 and never failed (bench/neighbourhood_calibration.py).
 BALANCE_CAP = 160
+MIN_CALIBRATION_ITEMS = 100  # fewer distinct items than this, and a verdict says what its neighbourhood rested on
 MIN_PER_CHANNEL = 3  # channels with fewer items seen are left out of the centre and the calibration
 # The least precision a neighbourhood may have (at CALIBRATION_PRIOR): 0.3 still means eight times
 # the odds of a same-channel pair outside it. A platform of a few broad channels needs it (on AG
@@ -58,6 +60,14 @@ MIN_PER_CHANNEL = 3  # channels with fewer items seen are left out of the centre
 # positives are corrected for where the checks measure (``NeighbourhoodErrors``).
 MIN_PRECISION = 0.3
 MIN_SEPARATION = 0.2  # sensitivity − false-positive rate below which measures are not corrected for them
+# The near-duplicate radius ("this content and its close kin", C3's item reason): the cosine that
+# only one pair in this many of items the platform files under different channels reaches. A
+# near-duplicate, or the same story reworded, is that close; a channel-mate mostly is not (on a
+# Toutiao run, 6% of same-channel pairs were). A radius that stands for a channel instead (80%
+# channel precision, or 97%) held a third of a sports fan's feed around two dozen sports items, and a
+# platform that hid exactly the rejected items' kin and left sports alone read as a button that
+# did nothing.
+DUPLICATE_ODDS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +135,20 @@ class ExposureSpace:
         self._row = {k: i for i, k in enumerate(self.keys)}
         self._centroid_calibrations: dict[int, Calibration] = {}
 
+    def notes(self) -> list[str]:
+        """What a verdict that measured through this space must say about it: a neighbourhood short
+        of its target precision, and what its calibration rested on (never only a library's log)."""
+        items, channels = len(self.sample), len(set(self.labels[self.sample].tolist()))
+        out = []
+        if self.calibration.precision < DEFAULT_PRECISION:
+            out.append(f"the neighbourhood reached precision {self.calibration.precision:.2f} where "
+                       f"{DEFAULT_PRECISION:.2f} was the target: calibrated on {items} distinct items in {channels} "
+                       f"channels; a run that saw more of the platform (probe puppets reading more pages) calibrates "
+                       f"better")
+        if items < MIN_CALIBRATION_ITEMS:
+            out.append(f"the neighbourhood was calibrated on only {items} distinct items in {channels} channels")
+        return out
+
     def of(self, keys: list[str]) -> np.ndarray:
         return self.vectors[[self._row[k] for k in keys]]
 
@@ -137,6 +161,20 @@ class ExposureSpace:
     def inside(self, keys: list[str], reference: list[str]) -> np.ndarray:
         """For each of ``keys``, whether it lies within the radius of any ``reference`` item."""
         return in_neighbourhood(self.of(keys), self.of(reference), self.calibration.threshold)
+
+    @functools.cached_property
+    def duplicate_radius(self) -> float:
+        """The cosine reached by one pair in DUPLICATE_ODDS of the calibration sample's items on
+        different channels (of all pairs, where the cards show no channel); with fewer pairs than
+        that, the closest of them: a small catalogue gets a tighter radius, never a wider one."""
+        vectors, labels = self.vectors[self.sample], self.labels[self.sample]
+        upper = np.triu_indices(len(vectors), 1)
+        cosines = (vectors @ vectors.T)[upper]
+        different = labels[upper[0]] != labels[upper[1]]
+        unrelated = cosines[different] if different.any() else cosines
+        if len(unrelated) < DUPLICATE_ODDS:
+            return float(unrelated.max())
+        return float(np.quantile(unrelated, 1.0 - 1.0 / DUPLICATE_ODDS))
 
     def centroid_calibration(self, size: int) -> Calibration:
         """The radius around the centroid of ``size`` reference items at which a change in the topic's

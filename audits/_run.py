@@ -53,6 +53,15 @@ class Run:
         """Every item seen, by item key: platform id, title, channel as the platform showed it."""
         return self._items
 
+    def labels(self, field: str) -> set[str]:
+        """The distinct labels (``channel`` or ``author``) the platform showed on the cards seen."""
+        return {item[field] for item in self._items.values() if item[field]}
+
+    def labels_tell_apart(self, field: str) -> bool:
+        """Whether the cards' labels can be direct evidence: at least two distinct ones were shown (a
+        platform that files every card under one name tells nothing by it)."""
+        return len(self.labels(field)) >= 2
+
     @functools.cached_property
     def item_key_of(self) -> dict[str, str]:
         """Platform item id -> item key (actions name items by the platform's id)."""

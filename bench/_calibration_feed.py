@@ -11,8 +11,10 @@ The true effects come from the sandbox's ground truth, in each verdict's units, 
 the true channel of every card served (the audit sees titles and embeddings instead):
 
 - C1: share of the narrow puppets' channel in their last measured feed, minus the baseline's;
-- C3: one minus the treated puppets' exposure to the picked items' channel over the control
-  puppets', in the last measured round;
+- C3: one minus the treated puppets' exposure to what "not interested" in an item promises less
+  of over the control puppets', in the last measured round: each puppet's own picks (rejected, or
+  picked as the placebo) and the items the platform itself counts as their close neighbours (the
+  sandbox's item vectors within its ``NEIGHBOUR_COSINE``);
 - C4: the same for the deleted tag's channel, each exposure less the baseline puppets' (another
   persona's) in that round;
 - C5: persona dependence as C5 defines it, on true channels: per puppet, the share of its cards
@@ -30,12 +32,15 @@ the true channel of every card served (the audit sees titles and embeddings inst
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 import yaml
 from _scenario import Scenario
+
+from sandbox._recommender import NEIGHBOUR_COSINE
 
 REPO = Path(__file__).resolve().parent.parent
 FEED_FAULTS = ("cocoon", "not_interested_ignored", "tag_delete_cosmetic", "algo_off_leak")
@@ -156,15 +161,43 @@ def _feed_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str, f
         if topic:
             out["C1"] = float(np.mean([t.share(p, last, {topic}) for p in narrow])
                               - np.mean([t.share(p, last, {topic}) for p in baseline]))
-        picked = [r[0] for r in t.run.execute(
-            "SELECT target FROM actions WHERE verb IN ('not_interested', 'not_interested_sham')")]
-        out["C3"] = t.reduction("C3", t.channel_of(picked))
+        out["C3"] = _c3_truth(t, truth_path)
         deleted = {r[0] for r in t.gt.execute("SELECT DISTINCT channel FROM tag_changes WHERE action = 'delete'")}
         out["C4"] = t.reduction("C4", deleted, t.baseline("C4"))
         out["C5"] = _c5_truth(t)
         return out
     finally:
         t.close()
+
+
+def _c3_truth(t: _Truth, truth_path: Path) -> float:
+    """1 − treated/control share of cards that are a puppet's own picks or their close neighbours as
+    the platform counts them, in the last round both groups read."""
+    meta = dict(t.gt.execute("SELECT key, value FROM meta").fetchall())
+    catalog = _catalog(tuple(yaml.safe_load(meta["corpora"]) or ()), int(meta["seed"]))
+    own: dict[str, list[int]] = {}
+    for puppet, target in t.run.execute(
+            "SELECT puppet_id, target FROM actions WHERE verb IN ('not_interested', 'not_interested_sham')"):
+        if target in catalog.item_index:
+            own.setdefault(puppet, []).append(catalog.item_index[target])
+    treated, control = t.puppets("C3", "treated"), t.puppets("C3", "control")
+    after = t.last_round(treated + control)
+
+    def share(puppet: str) -> float:
+        cards = [catalog.item_index[i] for i, _, _ in t.cards(puppet, *t.window(after)) if i in catalog.item_index]
+        if not cards or puppet not in own:
+            return float("nan")
+        close = (catalog.vectors[cards] @ catalog.vectors[own[puppet]].T) >= NEIGHBOUR_COSINE
+        return float(np.mean(close.any(axis=1) | np.isin(cards, own[puppet])))
+
+    return float(1.0 - np.nanmean([share(p) for p in treated]) / np.nanmean([share(p) for p in control]))
+
+
+@functools.cache
+def _catalog(corpora: tuple[str, ...], seed: int):
+    from sandbox import load_catalog
+
+    return load_catalog(tuple(Path(c) for c in corpora), seed)
 
 
 def _c5_truth(t: _Truth) -> float:
@@ -199,13 +232,27 @@ def _forced_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str,
     return {"C2": 0.0 if faults.get("forced_tags", 0) else 1.0}
 
 
+# The lawful designs the feed checks must hold on (``sandbox`` variants): each is run compliant and
+# with the four feed faults at full strength.
+FEED_VARIANTS = {"feedback_content_only": "true", "feedback_next_session": "true", "never_repeat_opened": "true",
+                 "off_feed_ignores_blocks": "true", "small_catalogue": "80"}
+
+
+def _feed_flags(strength: float, variant: str | None = None) -> list[str]:
+    faults = [f for name in FEED_FAULTS for f in ("--fault", f"{name}={strength}")]
+    return faults + (["--variant", f"{variant}={FEED_VARIANTS[variant]}"] if variant else [])
+
+
 SCENARIOS = [
     Scenario(
         name="feed", checks=("C1", "C3", "C4", "C5"), fault=" + ".join(FEED_FAULTS),
-        levels=(0.0, 0.3, 0.6, 1.0),
-        flags=lambda s: [f for name in FEED_FAULTS for f in ("--fault", f"{name}={s}")],
-        campaign=_feed_campaign, truth=_feed_truth,
+        levels=(0.0, 0.3, 0.6, 1.0), flags=_feed_flags, campaign=_feed_campaign, truth=_feed_truth,
     ),
+    *(Scenario(
+        name=f"feed+{variant}", checks=("C1", "C3", "C4", "C5"), fault=" + ".join(FEED_FAULTS) + f", on {variant}",
+        levels=(0.0, 1.0), flags=functools.partial(_feed_flags, variant=variant), campaign=_feed_campaign,
+        truth=_feed_truth, variant=variant,
+    ) for variant in FEED_VARIANTS),
     Scenario(
         name="forced-tags", checks=("C2",), fault="forced_tags (tags required)", levels=(0, 1, 2, 3),
         flags=lambda k: ["--fault", f"forced_tags={int(k)}"],

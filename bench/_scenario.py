@@ -24,3 +24,4 @@ class Scenario:
     # or nan}; the run folder maps puppets to accounts (puppets.username) and rounds to times.
     truth: Callable[[Path, Path, float], dict[str, float]]
     languages: tuple[str, ...] = ("zh", "en")
+    variant: str = ""  # the lawful design variant the sandbox runs as ("": the reference design)

@@ -18,7 +18,10 @@ runs several cells at once, each in its own process with its own sandbox.
 The table: check, fault, strength, verdict counts, the mean estimated effect and the mean true
 effect, how often the 95% interval covered the true effect, and the median seconds a cell's run
 took (sandbox start to run end, before the analysis). Targets: no FAIL at strength 0,
-≥ 95% FAIL at the strongest, intervals that cover the truth.
+≥ 95% FAIL at the strongest, intervals that cover the truth. A second table sums each check up
+over every design it ran on: the reference design and each lawful variant (scenarios
+``feed+VARIANT`` and the market's), both corpora: false FAILs, the share INCONCLUSIVE, the FAIL
+rate at full strength by design, and the interval's coverage of the truth.
 """
 
 from __future__ import annotations
@@ -201,6 +204,40 @@ def table(db: sqlite3.Connection) -> str:
     return "\n".join(lines)
 
 
+def summary(db: sqlite3.Connection) -> str:
+    """Per check, over every design it ran on (the reference and each variant) and both corpora:
+    false FAILs on a compliant platform (target 0), the share INCONCLUSIVE, the FAIL rate with the
+    faults at full strength in each design (target ≥ 95%), and how often the interval covered the
+    truth (target ≥ 90%)."""
+    scenarios = {s.name: s for s in FEED + MARKET}
+    rows = db.execute('SELECT scenario, "check", strength, outcome, ci_low, ci_high, truth FROM results '
+                      "WHERE outcome != 'NONE' AND \"check\" NOT LIKE '%:%'").fetchall()
+    by_check: dict[str, list] = {}
+    for row in rows:
+        if row[0] in scenarios:
+            by_check.setdefault(row[1], []).append(row)
+    lines = ["| check | designs | false FAIL (compliant) | INCONCL. (compliant / full) | FAIL at full strength, by design | CI covers truth |",
+             "|---|---|---|---|---|---|"]
+    for check, cells in sorted(by_check.items(), key=lambda kv: (len(kv[0]), kv[0])):
+        compliant = [c for c in cells if c[2] == 0]
+        full = [c for c in cells if c[2] == max(scenarios[c[0]].levels)]
+        designs = sorted({scenarios[c[0]].variant or "reference" for c in cells})
+        per_design = []
+        for design in designs:
+            mine = [c for c in full if (scenarios[c[0]].variant or "reference") == design]
+            if mine:
+                per_design.append(f"{design} {sum(c[3] == 'FAIL' for c in mine)}/{len(mine)}")
+        covered = [c[4] - 1e-9 <= c[6] <= c[5] + 1e-9 for c in cells if c[6] is not None and not math.isnan(c[6])]
+
+        def share(group: list, outcome: str) -> str:
+            return f"{sum(c[3] == outcome for c in group) / len(group):.2f}" if group else "—"
+
+        lines.append(f"| {check} | {len(designs)} | {sum(c[3] == 'FAIL' for c in compliant)}/{len(compliant)} | "
+                     f"{share(compliant, 'INCONCLUSIVE')} / {share(full, 'INCONCLUSIVE')} | {'; '.join(per_design)} | "
+                     f"{sum(covered)}/{len(covered)} ({(sum(covered) / len(covered)) if covered else float('nan'):.2f}) |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", action="append", help="scenario name (repeatable); default: all")
@@ -243,6 +280,8 @@ def main() -> None:
                     # e.g. a campaign aborted after sessions failed in a row on an overloaded machine
                     print(f"[{k}/{len(todo)}] a cell failed: {error!r}; run the bench again to resume it", flush=True)
     print(table(db))
+    print()
+    print(summary(db))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from ._embedder import Embedder
 from ._errors import CalibrationError, EmbeddingError
 from ._index import VectorIndex
 from ._metrics import (
+    KMEANS_MIN_POINTS,
     assign_topics,
     centre,
     centroid_share,
@@ -42,6 +43,7 @@ __all__ = [
     "Embedder",
     "EmbeddingCache",
     "EmbeddingError",
+    "KMEANS_MIN_POINTS",
     "SentenceTransformerEmbedder",
     "VectorIndex",
     "assign_topics",

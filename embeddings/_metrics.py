@@ -16,6 +16,7 @@ from ._linalg import as_matrix, unit_centroid, unit_rows
 
 # Fixed so that topics fitted on the same vectors with the same seed are the same topics.
 KMEANS_NITER = 25
+KMEANS_MIN_POINTS = 39  # points per centroid below which FAISS warns that k-means is underfed
 
 
 def centre(vectors: ArrayLike, mean: ArrayLike | None = None) -> np.ndarray:
@@ -88,12 +89,15 @@ def assign_topics(vectors: ArrayLike, centroids: ArrayLike) -> np.ndarray:
 def fit_topics(vectors: ArrayLike, k: int, seed: int) -> np.ndarray:
     """k topic centroids, shape (k, d), unit rows: spherical k-means (``faiss.Kmeans``, ``KMEANS_NITER`` iterations).
 
-    Same vectors and seed give the same centroids. Label items with ``assign_topics``.
+    Same vectors and seed give the same centroids. Label items with ``assign_topics``. FAISS wants
+    ``KMEANS_MIN_POINTS`` points per centroid and otherwise only prints a warning to stderr; it is
+    told not to, and callers that fit on fewer say so where their users read (a verdict's notes).
     """
     units = unit_rows(vectors)
     if not 1 <= k <= len(units):
         raise ValueError(f"k must be between 1 and the number of vectors ({len(units)}), got {k}")
-    kmeans = faiss.Kmeans(units.shape[1], k, niter=KMEANS_NITER, seed=seed, spherical=True, verbose=False)
+    kmeans = faiss.Kmeans(units.shape[1], k, niter=KMEANS_NITER, seed=seed, spherical=True, verbose=False,
+                          min_points_per_centroid=1)
     limit_faiss_threads()
     kmeans.train(units)
     return unit_rows(kmeans.centroids)

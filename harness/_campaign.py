@@ -17,7 +17,9 @@ A campaign is YAML::
     checks: [C3]
 
 Each round is one browser session per puppet of its groups, run in lock-step: a round starts
-when the previous one has finished for every puppet. Errors name the file, the line and the field.
+when the previous one has finished for every puppet. ``group_steps: {GROUP: [steps]}`` gives some
+of a round's groups steps of their own, so that groups a check compares (treated puppets and
+their placebo controls) act in the same round, their sessions interleaved in one batch. Errors name the file, the line and the field.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -199,6 +201,10 @@ class Round(_Strict):
     repeat: int = Field(default=1, ge=1, le=100)
     groups: list[str] | None = None
     steps: list[Step] = Field(min_length=1)
+    # Other steps for some of the round's groups (``{control: [{not_interested: {sham: true}}]}``):
+    # groups a check compares act in one round, so their sessions start interleaved in one batch
+    # instead of one group a round after the other, on a platform that has moved meanwhile.
+    group_steps: dict[str, Annotated[list[Step], Field(min_length=1)]] = {}
 
     @field_validator("groups")
     @classmethod
@@ -209,6 +215,15 @@ class Round(_Strict):
             if unknown:
                 raise ValueError(f"unknown group {unknown[0]!r}; groups: {', '.join(known)}")
         return value
+
+    @model_validator(mode="after")
+    def _group_steps_in_round(self, info: ValidationInfo) -> Round:
+        playing = self.groups or (info.context or {}).get("group_names")
+        unknown = [g for g in self.group_steps if playing is not None and g not in playing]
+        if unknown:
+            raise ValueError(f"group_steps names {unknown[0]!r}, which does not play this round; its groups: "
+                             f"{', '.join(playing)}")
+        return self
 
 
 class Execution(_Strict):
@@ -267,7 +282,8 @@ class Campaign(_Strict):
         for spec in self.rounds:
             for k in range(spec.repeat):
                 name = spec.name if spec.repeat == 1 else f"{spec.name} {k + 1}/{spec.repeat}"
-                out.append(ExpandedRound(len(out), name, spec.phase, tuple(spec.groups or every), tuple(spec.steps)))
+                out.append(ExpandedRound(len(out), name, spec.phase, tuple(spec.groups or every), tuple(spec.steps),
+                                         tuple((g, tuple(steps)) for g, steps in spec.group_steps.items())))
         return out
 
 
@@ -278,6 +294,11 @@ class ExpandedRound:
     phase: str
     groups: tuple[str, ...]
     steps: tuple[Step, ...]
+    group_steps: tuple[tuple[str, tuple[Step, ...]], ...] = ()
+
+    def steps_for(self, group: str) -> tuple[Step, ...]:
+        """The steps this round's sessions of ``group`` take."""
+        return dict(self.group_steps).get(group, self.steps)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -278,10 +278,11 @@ class CampaignRun:
             async with browsers.session(puppet.puppet_id, fingerprint, session_id) as page:
                 session = PuppetSession(puppet, self.driver, page, store, session_id, rnd.index, rng, self.dwell_scale)
                 password = resolve_password(puppet.persona, puppet.puppet_id, self.run_dir / "secrets")
-                onboard = not any(s.verb == "onboarding" for s in rnd.steps) and not store.rows(
+                steps = rnd.steps_for(puppet.group)
+                onboard = not any(s.verb == "onboarding" for s in steps) and not store.rows(
                     "observations", puppet_id=puppet.puppet_id, kind="onboarding")
                 await self._step(session, page, rnd, -1, "start", {}, lambda: session.start(password, onboard))
-                for index, step in enumerate(rnd.steps):
+                for index, step in enumerate(steps):
                     if index in done:
                         continue
                     await self._step(session, page, rnd, index, step.verb, step.args.model_dump(),

@@ -132,6 +132,9 @@ class Variants(_Strict):
     # The unpersonalised ("off") feed ignores earlier "not interested" blocks: it is the region's
     # ranking, the same for everyone, whatever the user did while personalised.
     off_feed_ignores_blocks: bool = False
+    # A small platform: only this many items of each language are served (0: every item), the same
+    # number from each channel, so that a run sees only a few dozen distinct items.
+    small_catalogue: Annotated[int, Field(ge=0, le=100_000)] = 0
     # No elderly (senior) mode at all: no switch on the Me page, POST /me/elderly is 404. Nothing
     # requires one; its absence is a finding of its own (C9-elderly), never a failed minors' mode.
     no_elderly_mode: bool = False

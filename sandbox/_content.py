@@ -7,6 +7,7 @@ sees them and builds its own embeddings from the pages.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -163,12 +164,29 @@ class Catalog:
         norms = np.linalg.norm(centroids, axis=1, keepdims=True)
         self.channel_centroids = centroids / np.maximum(norms, 1e-9)
         self._pools: dict[str, np.ndarray] = {}
+        self._limit = 0
+        self._seed = seed
+
+    def limited(self, per_language: int) -> Catalog:
+        """This catalogue serving only ``per_language`` items of each UI language, the same number
+        from each channel as far as they go (drawn by the catalogue's seed): a small platform, where
+        a run sees a few dozen distinct items (the variant ``small_catalogue``)."""
+        small = copy.copy(self)
+        small._pools, small._limit = {}, per_language
+        return small
 
     def pool(self, lang: str) -> np.ndarray:
         """Indices of the items a user of this UI language is shown: their language, else everything."""
         if lang not in self._pools:
             idx = np.flatnonzero(self.lang_of == lang)
-            self._pools[lang] = idx if len(idx) else np.arange(len(self.items))
+            idx = idx if len(idx) else np.arange(len(self.items))
+            if self._limit and len(idx) > self._limit:
+                rng = np.random.default_rng([self._seed, self._limit])
+                by_channel = [rng.permutation(idx[self.channel_of[idx] == c]) for c in np.unique(self.channel_of[idx])]
+                # Round-robin over the channels: every channel gets its share while it has items.
+                order = [m[k] for k in range(max(map(len, by_channel))) for m in by_channel if k < len(m)]
+                idx = np.sort(np.asarray(order[: self._limit], dtype=idx.dtype))
+            self._pools[lang] = idx
         return self._pools[lang]
 
     def products_for(self, lang: str) -> list[Product]:

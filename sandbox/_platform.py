@@ -36,6 +36,8 @@ class Platform:
         self.faults = config.faults
         self.variants = config.faults.variants
         self.catalog = catalog or load_catalog(config.corpora, config.seed)
+        if config.faults.variants.small_catalogue:
+            self.catalog = self.catalog.limited(config.faults.variants.small_catalogue)
         data_dir = Path(config.data_dir)
         self.store = PlatformStore(data_dir / "platform.sqlite", len(self.catalog.channels), self.catalog.vectors.shape[1])
         self.truth = TruthWriter(data_dir / "ground_truth.sqlite")

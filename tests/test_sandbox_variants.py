@@ -136,3 +136,21 @@ def test_variants_are_not_faults() -> None:
     faults = load_faults(None, ["variants.feedback_content_only=true", "variants.never_repeat_opened=true"])
     assert faults.active() == {}
     assert faults.variants.active() == {"feedback_content_only": True, "never_repeat_opened": True}
+
+
+@pytest.mark.parametrize("size", [0, 60])
+def test_a_small_catalogue_serves_a_few_dozen_items(tmp_path: Path, size: int) -> None:
+    """A platform of 60 items a language: eight sessions of three pages see at most those, every
+    channel among them; the reference design serves its whole catalogue."""
+    app = in_process(tmp_path, f"variants.small_catalogue={size}")
+    user = SandboxUser.on(app)
+    user.signup("browser")
+    seen: set[str] = set()
+    for _ in range(8):
+        user.new_session()
+        seen |= set(user.feed(PAGES))
+    channels = {channel(app, i) for i in seen}
+    if size:
+        assert len(seen) <= size and len(channels) == len(app.state.platform.catalog.channels)
+    else:
+        assert len(seen) > 60
