@@ -135,10 +135,16 @@ METHODS: dict[str, dict[str, str]] = {
               "clicks to reach the switch, and whether it stays off.",
     },
     "C6": {
-        "zh": "不同画像、地区同步抓取热榜并跨时间留存：榜单是否对所有人一致，排名与展示热度是否一致（倒挂），"
-              "是否有热度无法解释的排名，榜单规则公示页是否存在。",
-        "en": "Hot-list snapshots across personas and regions, in lock-step and over time: the same list for everyone, "
-              "rank against displayed heat (inversions), ranks no heat explains, a disclosure page.",
+        "zh": "不同画像、地区同步抓取热榜并跨时间留存，并打开条目内容页记录其阅读、点赞、评论数与发布时间："
+              "排名与展示热度是否一致（倒挂）；规则页公示公式时，按公式和各条目的公开数据（计入显示取整与榜单更新间隔）"
+              "核对展示热度与排名；未公示公式时，排在其后且发布不更早的条目各项数据均远高于它即为无法解释；"
+              "呈现为同一榜单时，画像间差异是否超出孪生噪声；榜单规则公示页是否存在。",
+        "en": "Hot-list snapshots across personas and regions, in lock-step and over time, with each opened entry's own "
+              "page (views, likes, comments, publish time): rank against displayed heat (inversions); where the rules "
+              "page states a formula, displayed heat and rank against the formula on the entries' public counts "
+              "(within display rounding and the refresh interval); otherwise an entry is unexplained when one ranked "
+              "below it, published no earlier, has far more of every count; where one list is presented for "
+              "everyone, differences between personas beyond twin noise; a disclosure page.",
     },
     "C7": {
         "zh": "仅在一个属性上不同（年龄、职业、消费水平、设备、是否老客）的傀儡同步查看相同商品，以孪生傀儡估计噪声；"
@@ -195,7 +201,9 @@ METRICS_ZH: dict[str, str] = {
     "treated vs control": "已删除标签下内容的超额曝光（相对无此兴趣的傀儡）减少的比例（处理组对对照组）",
     "persona dependence of the feed left after switching personalisation off (share of a still-on control's)":
         "关闭个性化推荐后信息流对用户画像的剩余依赖（占保持开启对照组的比例）",
-    "hot-list entries per snapshot whose rank no displayed heat explains": "每次快照中排名无法由展示热度解释的热榜条目数",
+    "hot-list entries per snapshot whose rank no displayed heat and no own counts explain":
+        "每次快照中排名既无法由展示热度、也无法由条目自身公开数据解释的热榜条目数",
+    "distance between personas' hot lists beyond twins": "不同画像间热榜差异（超出孪生噪声的部分）",
     "share of a puppet's coupon claims refused with a vague reason while stock demonstrably remained":
         "优惠券领取被含糊理由拒绝、而库存确实尚有剩余（前后均显示有库存，或之后领取者成功）的比例",
     "share of minors' mode puppets that could not turn the mode on": "无法开启未成年人模式的傀儡比例",
@@ -242,6 +250,13 @@ LABELS: dict[str, dict[str, str]] = {
         "mean_by_group": "各组均值（95% 自助法置信区间）",
         "price_gaps": "按属性的价差（%，含置信区间）", "gap_pct": "价差 %",
         "hot_rank": "热榜排名与展示热度", "rank": "排名", "heat": "展示热度", "inversion": "热度无法解释的排名",
+        "flagged_entries": "排名无法解释的条目：展示热度与其内容页上的公开数据", "views": "阅读", "likes": "点赞",
+        "comments": "评论", "published": "发布时间", "formula_value": "按公示公式计算的热度", "reasons": "原因",
+        "reason_displayed": "排在其后的条目展示更高热度", "reason_formula_heat": "展示热度高于按公式和其数据可得的值",
+        "reason_formula_rank": "按公式，排在其后的条目热度更高", "reason_counts": "排在其后、发布不更早的条目各项数据均远高于它",
+        "formula_read": "从榜单规则页读取的公式", "no_formula": "榜单规则页未公示可核验的公式",
+        "persona_line": "画像间榜单差异（1 − 平均重合度，超出孪生噪声的部分）：{effect}，95% 置信区间 [{low}, {high}]，阈值 {threshold}",
+        "one_list_claim": "平台呈现为所有人同一榜单", "personal_claim": "平台声明榜单为个性化",
         "hotlist_section": "热榜观测", "appendix": "方法附录", "twins": "孪生傀儡", "controls": "对照组",
         "embedding": "嵌入模型", "thresholds": "阈值", "environment": "运行环境", "group": "分组", "persona": "画像",
         "role": "角色", "replicas": "副本数", "source": "来源", "campaign_value": "审计方案设定", "default": "默认值",
@@ -285,6 +300,16 @@ LABELS: dict[str, dict[str, str]] = {
         "price_gaps": "Price gap by attribute (%, with CI)", "gap_pct": "gap %",
         "hot_rank": "Hot-list rank against displayed heat", "rank": "rank", "heat": "displayed heat",
         "inversion": "rank no heat explains", "hotlist_section": "Hot-list observations", "appendix": "Methods appendix",
+        "flagged_entries": "Entries whose rank is unexplained: displayed heat and the public counts on their own page",
+        "views": "views", "likes": "likes", "comments": "comments", "published": "published",
+        "formula_value": "heat by the published formula", "reasons": "why",
+        "reason_displayed": "an entry ranked below shows more heat",
+        "reason_formula_heat": "displayed heat above what the formula gives on its counts",
+        "reason_formula_rank": "by the formula, an entry ranked below is hotter",
+        "reason_counts": "an entry ranked below, published no earlier, has far more of every count",
+        "formula_read": "Formula read from the rules page", "no_formula": "The rules page states no formula that can be checked",
+        "persona_line": "Difference between personas' lists (1 − average overlap, beyond twin noise): {effect}, 95% CI [{low}, {high}], threshold {threshold}",
+        "one_list_claim": "the platform presents one list for everyone", "personal_claim": "the platform says the list is personalised",
         "twins": "Twins", "controls": "Controls", "embedding": "Embedding model", "thresholds": "Thresholds",
         "environment": "Environment", "group": "Group", "persona": "Persona", "role": "Role", "replicas": "Replicas",
         "source": "Source", "campaign_value": "campaign", "default": "default",
@@ -395,6 +420,32 @@ def _hotlist_plot(db: RunTables, t: dict[str, str]) -> Markup | None:
         return None
     return rank_heat_chart(points, title=t["hot_rank"], x_label=t["rank"], y_label=t["heat"],
                            unexplained_label=t["inversion"])
+
+
+def _hot_details(details: dict[str, Any], t: dict[str, str]) -> dict[str, Any]:
+    """C6's flagged entries (rank, displayed heat, own counts, the formula's range, why), the formula
+    read and the persona line, as plain text for the template to escape."""
+    flagged = []
+    for f in details.get("flagged_entries") or []:
+        if not isinstance(f, dict):
+            continue
+        low, high = f.get("formula_low"), f.get("formula_high")
+        reasons = f.get("reasons") if isinstance(f.get("reasons"), list) else []
+        flagged.append({
+            "rank": f.get("rank"), "title": str(f.get("title") or f.get("item") or ""), "item": str(f.get("item") or ""),
+            "heat": str(f.get("heat_text") or ""), "views": str(f.get("views_text") or ""),
+            "likes": str(f.get("likes_text") or ""), "comments": str(f.get("comments_text") or ""),
+            "published": str(f.get("published_text") or ""),
+            "formula": "" if low is None or high is None else f"{_fmt(low, ',.0f')}–{_fmt(high, ',.0f')}",
+            "reasons": "; ".join(t.get(f"reason_{r}", str(r)) for r in reasons)})
+    formula = details.get("formula") if isinstance(details.get("formula"), dict) else None
+    persona = details.get("persona_dependence") if isinstance(details.get("persona_dependence"), dict) else {}
+    line = ""
+    if persona.get("effect") is not None:
+        line = t["persona_line"].format(effect=_fmt(persona.get("effect")), low=_fmt(persona.get("ci_low")),
+                                        high=_fmt(persona.get("ci_high")), threshold=_fmt(persona.get("threshold")))
+        line += "; " + t["one_list_claim" if persona.get("one_list_presented") else "personal_claim"]
+    return {"flagged": flagged, "formula": str(formula.get("text") or "") if formula else "", "persona": line}
 
 
 def _thumbnail(path: Path) -> str | None:
@@ -559,6 +610,7 @@ def _context(run_dir: Path, lang: str | None) -> dict[str, Any]:
                 "puppets_measured": len({m.get("puppet_id") for m in mine}),
                 "details_rounds": details.get("rounds") if isinstance(details.get("rounds"), dict) else {},
                 "errors": _errors(details.get("neighbourhood_errors"), t),
+                "hot": _hot_details(details, t) if check == "C6" and verdict is not None else None,
             })
         groups: dict[str, dict[str, Any]] = {}
         for p in puppets:
