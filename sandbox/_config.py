@@ -149,6 +149,12 @@ class Variants(_Strict):
     # Heat shown in 万 / 亿 (English k / M / B) to three significant digits, on a heat scale spanning
     # 万 to 亿 within the list, refreshed every five hot-list intervals instead of every one.
     heat_units: bool = False
+    # "als": the feed's personal scores come from a learned collaborative-filtering model (implicit's
+    # ALS, retrained on users' clicks, likes and dwell as they happen; sandbox/_learned.py), items
+    # nobody engaged with scored through their content and channel, users it cannot place yet by the
+    # hand-written profile; "" (off) is the hand-written recommender. Everything else (candidates,
+    # feedback, minors and seen filters, mix, channel cap) is unchanged.
+    learned_recommender: Literal["", "als"] = ""
 
     def active(self) -> dict[str, Any]:
         """The variants that differ from the reference design, as plain data."""

@@ -13,6 +13,7 @@ import numpy as np
 from ._config import SandboxConfig
 from ._content import Catalog, load_catalog
 from ._hotlist import CLICK_HEAT, DWELL_HEAT_PER_S, LIKE_HEAT, HeatModel, HotEntry
+from ._learned import LearnedModel
 from ._recommender import (
     CLICK_WEIGHT,
     DWELL_CAP_S,
@@ -49,7 +50,12 @@ class Platform:
             chaos=self.faults.chaos.model_dump(),
             variants=self.faults.variants.active(),
         )
-        self.recommender = Recommender(self.catalog, self.faults, config.seed, config.page_size)
+        learned = None
+        if self.variants.learned_recommender:
+            learned = LearnedModel(
+                self.catalog.vectors, self.catalog.channel_of, config.seed, data_dir / "learned.sqlite"
+            )
+        self.recommender = Recommender(self.catalog, self.faults, config.seed, config.page_size, learned)
         self.heat = HeatModel(
             self.catalog, self.faults, config.seed, config.hot_interval_s, self.store.load_heat(len(self.catalog.items))
         )
@@ -57,6 +63,8 @@ class Platform:
         self.coupons = {c.id: c for c in coupons_for(self.variants)}
 
     def close(self) -> None:
+        if self.recommender.learned is not None:
+            self.recommender.learned.close()
         self.store.close()
         self.truth.close()
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ._config import Faults
 from ._content import Catalog
+from ._learned import LearnedModel
 from ._store import Feedback, UserState
 
 __all__ = ["Pick", "Recommender", "unit_hash", "unit_hash_items"]
@@ -48,6 +49,8 @@ POPULAR_HEAD = 1000
 RERANK_DEPTH = 500
 # Items shown in the current or the previous session are not shown again; older ones may resurface.
 SEEN_MEMORY_SESSIONS = 2
+# The variant learned_recommender: noise added to the model's standardised scores, for variety.
+LEARNED_NOISE = 0.3
 
 
 def unit_hash(*parts: object) -> float:
@@ -81,11 +84,14 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class Recommender:
-    def __init__(self, catalog: Catalog, faults: Faults, seed: int, page_size: int):
+    def __init__(self, catalog: Catalog, faults: Faults, seed: int, page_size: int,
+                 learned: LearnedModel | None = None):
         self.catalog = catalog
         self.faults = faults
         self.seed = seed
         self.page_size = page_size
+        # The variant learned_recommender: the model that gives the personal scores (None: hand-written).
+        self.learned = learned
         # Rankings that change only with the heat bucket: (the heat array they were made from, ranking).
         self._ranked: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._popularity: tuple[np.ndarray, np.ndarray] | None = None
@@ -103,6 +109,8 @@ class Recommender:
         """Decay the profile; returns True when the off-switch silently reset (the ``algo_off_reset`` fault)."""
         user.affinity *= SESSION_DECAY
         user.content *= SESSION_DECAY
+        if self.learned is not None:
+            self.learned.scale(user.username, SESSION_DECAY)
         reset_after = self.faults.algo_off_reset
         return bool(
             reset_after
@@ -115,6 +123,8 @@ class Recommender:
         ch = self.catalog.channel_of[item]
         user.affinity[ch] += weight
         user.content += weight * self.catalog.vectors[item]
+        if self.learned is not None:
+            self.learned.record(user.username, item, weight)
 
     def choose_tags(self, user: UserState, channels: list[str]) -> None:
         for code in channels:
@@ -132,6 +142,8 @@ class Recommender:
         along = float(user.content @ centroid)
         if along > 0:
             user.content -= (1.0 - keep) * along * centroid
+        if self.learned is not None:
+            self.learned.scale(user.username, keep, np.flatnonzero(self.catalog.channel_of == ch))
         return before, float(user.affinity[ch])
 
     def tags(self, user: UserState) -> list[str]:
@@ -222,7 +234,23 @@ class Recommender:
             head = _top(scores, RERANK_DEPTH)
             content = cat.vectors[pool[head]] @ (profile / norm)
             scores[head] += np.where(content > 0, content * factor[channels[head]], content)
+        if self.learned is not None:
+            self._learned_scores(user, pool, scores, factor, rng)
         return scores
+
+    def _learned_scores(self, user: UserState, pool: np.ndarray, scores: np.ndarray, factor: np.ndarray,
+                        rng: np.random.Generator) -> None:
+        """The variant learned_recommender: once the model can place the user, every candidate's score
+        is the model's, standardised and put on the scale of the hand-written scores (a user it cannot
+        place keeps those). A channel scaled down by "not interested" in an item is scaled down here
+        too (in log units); the filters and the page's mix act on these scores as on the others."""
+        model = self.learned.scores(user.username, pool)
+        if model is None:
+            return
+        z = (model - model.mean()) / (model.std() + 1e-9)
+        z += np.log(factor[self.catalog.channel_of[pool]])
+        z += rng.standard_normal(len(z), dtype=np.float32) * LEARNED_NOISE
+        scores[:] = scores.mean() + scores.std() * z
 
     def _candidates(self, user: UserState, heat: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Retrieval: a random sample of the user's pool plus the popular head, then the filters."""
