@@ -105,7 +105,8 @@ def served(corpus_flags: list[str], variant: str, users: int, seconds: float) ->
     n = len(latencies)
     pct = lambda q: latencies[min(n - 1, int(q * n))] * 1000  # noqa: E731
     return (f"  {variant or 'off':>4}  {n:5d} pages  p50 {pct(0.5):6.1f}  p95 {pct(0.95):6.1f}  p99 {pct(0.99):6.1f}"
-            f"  max {latencies[-1] * 1000:6.1f} ms   {engagements} engagements   server CPU {server_cpu:.1f} s")
+            f"  max {latencies[-1] * 1000:6.1f} ms   {engagements} engagements"
+            f"   server CPU {server_cpu:.1f} s ({n / server_cpu:.0f} pages per CPU-second, engagements included)")
 
 
 def main() -> None:

@@ -187,3 +187,29 @@ def test_weights_survive_a_restart(tmp_path: Path) -> None:
     second.retrain()
     assert np.allclose(second.scores("a", np.arange(40)), scores)
     second.close()
+
+
+@pytest.mark.parametrize("cosmetic", [0.0, 1.0])
+def test_deleting_a_tag(tmp_path: Path, cosmetic: float) -> None:
+    """Deleting the sports tag takes sports out of the learned profile (the model's score for it
+    falls to the others'); the fault tag_delete_cosmetic keeps it there."""
+    app = in_process(tmp_path, LEARNED, f"tag_delete_cosmetic={cosmetic}")
+    _crowd(app, channels=("sports", "tech"), per_channel=1)
+    fan = SandboxUser.on(app)
+    fan.signup("fan")
+    warm_up(app, fan, "sports")
+    assert "sports" in fan.tags()
+    fan.delete_tag("sports")
+    fan.new_session()
+    ids = fan.feed(PAGES)
+    cat = app.state.platform.catalog
+    pool = cat.pool("zh")
+    sports = cat.channel_of[pool] == cat.channel_index["sports"]
+    scores = _model(app).scores("fan", pool)
+    if cosmetic:
+        assert share(app, ids, "sports") >= 0.3
+        assert scores is not None and scores[sports].mean() > scores[~sports].mean()
+    else:
+        assert share(app, ids, "sports") <= 0.15
+        # Nothing left to place the fan by (hand-written scores), or nothing left for sports.
+        assert scores is None or scores[sports].mean() <= scores[~sports].mean() + 0.01
