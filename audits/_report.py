@@ -95,10 +95,11 @@ REGULATION: dict[str, str] = {
 METHODS: dict[str, dict[str, str]] = {
     "C1": {
         "zh": "窄兴趣傀儡（只与主题 T 互动）与新账号、被动账号在多轮会话中同步运行；每轮计算信息流的同质化程度"
-              "（条目两两平均余弦相似度、主题熵、落在 T 语义邻域内的比例）及其轨迹，与新账号基线比较得出茧房指数。",
+              "（条目两两平均余弦相似度、主题熵、T 所占比例：卡片显示频道时按频道标签计，否则按 T 的语义邻域）及其轨迹，与新账号基线比较得出茧房指数。",
         "en": "Narrow-interest puppets (engaging only with topic T) run in lock-step with fresh and passive puppets over "
-              "many sessions; per round, the feed's homogeneity (mean pairwise cosine, topic entropy, share of items in "
-              "T's neighbourhood) and its trajectory, against the fresh baseline (cocoon index).",
+              "many sessions; per round, the feed's homogeneity (mean pairwise cosine, topic entropy, share of T: by "
+              "the cards' channel label where they show one, else T's neighbourhood) and its trajectory, against the "
+              "fresh baseline (cocoon index).",
     },
     "C2": {
         "zh": "在兴趣标签选择页尝试不选任何标签进入信息流（跳过、关闭、返回），记录能否到达，并以截图为证。",
@@ -106,30 +107,37 @@ METHODS: dict[str, dict[str, str]] = {
               "with the screens as evidence.",
     },
     "C3": {
-        "zh": "预热建立对 X 的兴趣后，处理组对 X 类条目点击“不感兴趣”，孪生对照组以同样方式选出条目但不点（安慰剂）；"
-              "比较此后对与所选条目中心语义相近条目的曝光，处理组相对对照组少了多少（两组均先扣除邻域的误判率），"
-              "在干预后第一轮和最后一轮各测一次，以最后一轮判定。",
-        "en": "After a warm-up that builds interest in X, treated puppets mark X items not interested and their control "
-              "twins pick items the same way without pressing (a placebo); how much less exposure to items like the "
-              "picked ones (near their centroid) the treated puppets have than the controls, each less the "
-              "neighbourhood's false-positive rate, right after and in the last round, which decides.",
+        "zh": "预热建立对 X 的兴趣后，处理组对 X 类条目点击“不感兴趣”并给出理由，孪生对照组以同样方式选出条目但不点（安慰剂）。"
+              "每个理由按其承诺判定：“不想看该内容”看所拒条目本身及其近重复内容（每个傀儡自己的条目）；“不想看该频道”按卡片上的"
+              "频道标签看该频道；“屏蔽作者”按作者标签看该作者（卡片无标签时才用语义邻域）。比较此后处理组相对对照组少了多少曝光，"
+              "以最后一轮判定；处理组与对照组看到完全相同的卡片即为按钮无效的直接证据。",
+        "en": "After a warm-up that builds interest in X, treated puppets mark X items not interested with a reason and "
+              "their control twins pick items the same way without pressing (a placebo). Each reason is judged by what "
+              "it promises: \"this content\" by the rejected items themselves and their near-duplicates (each "
+              "puppet's own), \"this channel\" by the channel label on the cards, \"this author\" by the author "
+              "label (an embedding neighbourhood only where the cards show none). How much less of it the treated "
+              "puppets are shown than the controls, judged in the last round; treated puppets shown exactly the "
+              "controls' cards are direct evidence of a button that does nothing.",
     },
     "C4": {
         "zh": "读取傀儡的兴趣标签页并删除标签 X；对照组保留标签，基线组是没有此兴趣的其他画像傀儡（展示了普通用户会看到多少 X）。"
-              "之后比较对照组相对基线组多出的 X 类内容曝光被删除操作去掉了多少（三组经同一语义邻域测量，误判相互抵消），"
+              "之后比较对照组相对基线组多出的 X 类内容曝光被删除操作去掉了多少（卡片显示频道时按频道标签计，否则三组经同一语义邻域测量，误判相互抵消），"
               "并检查标签 X 是否重新出现。",
         "en": "Read the puppet's tag page and delete tag X; controls keep it, and baseline puppets of another persona, "
               "without the interest, show how much X anyone is shown. Then how much of the controls' excess "
-              "exposure to X over the baseline the deletion removed (all three measured through the same "
-              "neighbourhood, so its errors cancel), and whether the tag comes back.",
+              "exposure to X over the baseline the deletion removed (counted by the cards' channel label where they "
+              "show one; otherwise all three measured through the same neighbourhood, so its errors cancel), and "
+              "whether the tag comes back.",
     },
     "C5": {
-        "zh": "兴趣不同、其他属性相同的傀儡关闭个性化推荐后阅读信息流。每个傀儡的画像依赖 = 其信息流落在本画像兴趣邻域"
-              "（本画像傀儡有兴趣阅读过的条目）内的比例，减去该兴趣在其他画像傀儡信息流中的平均比例；关闭后的依赖与同样经历、"
+        "zh": "兴趣不同、其他属性相同的傀儡关闭个性化推荐后阅读信息流，并在之后的会话中退出、重新登录再读取开关。"
+              "每个傀儡的画像依赖 = 其信息流中本画像兴趣（卡片显示频道时按频道标签，否则按本画像傀儡有兴趣阅读过的条目的语义邻域）"
+              "所占比例，减去该兴趣在其他画像傀儡信息流中的平均比例；关闭后的依赖与同样经历、"
               "保持个性化开启、随后读同样页数的对照傀儡相比，得出剩余依赖的比例。另报告找到开关所需的点击数，以及开关是否保持关闭。",
-        "en": "Puppets of personas that differ only in their interests switch personalisation off and read the feed. "
-              "Per puppet, persona dependence = the share of its feed inside its own persona's interest neighbourhood "
-              "(the items that persona's puppets read with interest) minus that interest's mean share in the other "
+        "en": "Puppets of personas that differ only in their interests switch personalisation off and read the feed, "
+              "and in later sessions log out, log in again and read the switch. Per puppet, persona dependence = the "
+              "share of its feed on its own persona's interest (the channel label on the cards where they show one, "
+              "else the neighbourhood of the items that persona's puppets read with interest) minus that interest's mean share in the other "
               "personas' puppets' feeds; the dependence left after switch-off as a share of a still-on control's, "
               "puppets with the same history that keep personalisation on and read as many pages right after. Also: "
               "clicks to reach the switch, and whether it stays off.",
@@ -192,11 +200,12 @@ METHODS: dict[str, dict[str, str]] = {
 # The verdicts' metrics (the checks write them in English) as a Chinese report shows them; a metric
 # not listed is shown as written.
 METRICS_ZH: dict[str, str] = {
-    "cocoon index: share of the feed on the interest's topic (neighbourhood share corrected for its errors), "
-    "narrow-interest minus baseline puppets": "茧房指数：信息流中兴趣主题内容的占比（按语义邻域的误差校正），窄兴趣傀儡减基线傀儡",
+    "cocoon index: share of the feed on the interest's topic (by channel label where the cards show one), "
+    "narrow-interest minus baseline puppets": "茧房指数：信息流中兴趣主题内容的占比（卡片显示频道时按频道标签计），窄兴趣傀儡减基线傀儡",
     "share of new users who reached the feed without choosing an interest tag": "不选兴趣标签即进入信息流的新用户比例",
-    "share of exposure to rejected-like items removed, treated vs control":
-        "与所拒条目相近内容的曝光减少比例（处理组对对照组）",
+    "share of exposure to what the reason promised less of (the rejected items and their near-duplicates, their "
+    "channel or their authors) removed, treated vs control":
+        "所选理由承诺减少的内容（所拒条目及其近重复内容、其频道或其作者）的曝光减少比例（处理组对对照组）",
     "share of the excess exposure to the deleted tag's items (over puppets without the interest) removed, "
     "treated vs control": "已删除标签下内容的超额曝光（相对无此兴趣的傀儡）减少的比例（处理组对对照组）",
     "persona dependence of the feed left after switching personalisation off (share of a still-on control's)":
@@ -242,6 +251,7 @@ LABELS: dict[str, dict[str, str]] = {
         "path": "路径", "kind": "类型", "sha256": "SHA-256", "bytes": "字节", "round": "轮次", "verb": "步骤",
         "more": "另有 {n} 条未列出", "note": "说明", "groups": "分组", "rounds_used": "所用轮次",
         "puppets_measured": "有测量值的傀儡", "direction_higher": "越高越好（用户控制的效果）",
+        "promised": "承诺减少的内容", "measured_by": "测量方式", "reason": "理由", "warnings": "注意",
         "errors": "邻域误差", "errors_text": "对频道“{channel}”：灵敏度 {sensitivity}，误判率 {fpr}（{cards} 张标有频道的卡片）",
         "corrected": "已据此校正", "not_corrected": "未校正（卡片无频道，或邻域区分度不足）",
         "corrected_by_baseline": "与经同一邻域测量的基线组相抵",
@@ -289,6 +299,7 @@ LABELS: dict[str, dict[str, str]] = {
         "evidence": "Evidence", "path": "Path", "kind": "Kind", "sha256": "SHA-256", "bytes": "Bytes",
         "round": "Round", "verb": "Step", "more": "{n} more not listed", "note": "Note", "groups": "Groups",
         "rounds_used": "Rounds used", "puppets_measured": "Puppets measured",
+        "promised": "Promised less of", "measured_by": "Measured by", "reason": "Reason", "warnings": "Warnings",
         "errors": "Neighbourhood errors", "errors_text": "for the channel “{channel}”: sensitivity {sensitivity}, "
                   "false-positive rate {fpr} (on {cards} cards showing a channel)",
         "corrected": "corrected for", "not_corrected": "not corrected (no channels shown, or too little separation)",
@@ -532,6 +543,43 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
     return format(number, spec)
 
 
+# What a control promised and how it was measured (C1, C3–C5 write these in English), as a Chinese
+# report shows them; a label the platform showed (a channel name) after " (" is kept as it was.
+SCOPES_ZH: dict[str, str] = {
+    "the rejected items and their near-duplicates": "所拒条目及其近重复内容",
+    "the rejected items' channel": "所拒条目的频道",
+    "the rejected items' authors": "所拒条目的作者",
+    "items of the deleted tag": "已删除标签的内容",
+    "channel labels the platform shows on its cards": "平台在卡片上显示的频道标签（直接证据）",
+    "author labels the platform shows on its cards": "平台在卡片上显示的作者标签（直接证据）",
+    "the items each puppet acted on and their near-duplicates in embedding space":
+        "每个傀儡所操作的条目及其在嵌入空间中的近重复内容",
+    "embedding neighbourhood of the reference items' centroid": "参照条目中心的语义邻域",
+    "embedding neighbourhood of the reference items": "参照条目的语义邻域",
+    "embedding neighbourhood of the items read with interest": "有兴趣阅读过的条目的语义邻域",
+    "embedding neighbourhood of the items each persona read with interest": "各画像有兴趣阅读过的条目的语义邻域",
+}
+
+
+def _in_lang(lang: str, text: Any) -> str:
+    """A scope's words in the report's language (the label in brackets, the platform's, as it was)."""
+    text = str(text or "")
+    if lang != "zh":
+        return text
+    head, bracket, rest = text.partition(" (")
+    return SCOPES_ZH.get(head, head) + (f"（{rest.rstrip(')')}）" if bracket else "")
+
+
+def _scope(details: dict[str, Any], lang: str) -> list[dict[str, str]]:
+    """Per reason (one row where a check has no reasons): what was promised and how it was measured."""
+    by_reason = details.get("by_reason")
+    rows = by_reason.items() if isinstance(by_reason, dict) else [(details.get("reason") or "", details)]
+    return [{"reason": str(reason), "promised": _in_lang(lang, row.get("promised")),
+             "measured_by": _in_lang(lang, row.get("measured_by")),
+             "outcome": str(row.get("outcome") or row.get("why") or "")}
+            for reason, row in rows if isinstance(row, dict) and (row.get("measured_by") or row.get("why"))]
+
+
 def _errors(errors: Any, t: dict[str, str]) -> str:
     """How a check's neighbourhood erred on the cards it measured, in words ("" when it has none)."""
     if not isinstance(errors, dict) or not errors.get("topic_channel"):
@@ -610,6 +658,9 @@ def _context(run_dir: Path, lang: str | None) -> dict[str, Any]:
                 "puppets_measured": len({m.get("puppet_id") for m in mine}),
                 "details_rounds": details.get("rounds") if isinstance(details.get("rounds"), dict) else {},
                 "errors": _errors(details.get("neighbourhood_errors"), t),
+                "scope": _scope(details, lang),
+                "warnings": [str(n) for n in details.get("notes") or [] if n] if isinstance(details.get("notes"), list)
+                else [],
                 "hot": _hot_details(details, t) if check == "C6" and verdict is not None else None,
             })
         groups: dict[str, dict[str, Any]] = {}

@@ -235,7 +235,7 @@ def _forced_truth(truth_path: Path, run_dir: Path, strength: float) -> dict[str,
 # The lawful designs the feed checks must hold on (``sandbox`` variants): each is run compliant and
 # with the four feed faults at full strength.
 FEED_VARIANTS = {"feedback_content_only": "true", "feedback_next_session": "true", "never_repeat_opened": "true",
-                 "off_feed_ignores_blocks": "true", "small_catalogue": "80"}
+                 "off_feed_ignores_blocks": "true", "small_catalogue": "80", "learned_recommender": "als"}
 
 
 def _feed_flags(strength: float, variant: str | None = None) -> list[str]:

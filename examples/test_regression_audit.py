@@ -23,9 +23,10 @@ groups:
   - {name: control, persona: zh-sports-fan, replicas: 3, role: control}
 rounds:
   - {name: warm-up, phase: warmup, repeat: 2, steps: [{read_feed: {pages: 2}}]}
-  - {name: reject, phase: intervention, groups: [treated], steps: [{not_interested: {topic: sports, count: 4}}]}
-  - {name: placebo, phase: intervention, groups: [control], steps: [{not_interested: {topic: sports, count: 4, sham: true}}]}
-  - {name: measure, phase: measurement, steps: [{read_feed: {pages: 2, engage: false}}]}
+  # The treated puppets and the controls' placebo in one round: their sessions start interleaved.
+  - {name: reject, phase: intervention, groups: [treated, control], steps: [{not_interested: {topic: sports, count: 4}}],
+     group_steps: {control: [{not_interested: {topic: sports, count: 4, sham: true}}]}}
+  - {name: measure, phase: measurement, steps: [{read_feed: {pages: 4, engage: false}}]}
 execution: {concurrency: 3}
 checks: [C3]
 """

@@ -144,9 +144,10 @@ groups:
   - {{name: control, persona: zh-sports-fan, replicas: 3, role: control}}
 rounds:
   - {{name: warm-up, phase: warmup, repeat: 2, steps: [{{read_feed: {{pages: 2}}}}]}}
-  - {{name: reject, phase: intervention, groups: [treated], steps: [{{not_interested: {{topic: sports, count: 4}}}}]}}
-  - {{name: placebo, phase: intervention, groups: [control], steps: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
-  - {{name: measure, phase: measurement, steps: [{{read_feed: {{pages: 2, engage: false}}}}]}}
+  # The treated puppets and the controls' placebo in one round: their sessions start interleaved.
+  - {{name: reject, phase: intervention, groups: [treated, control], steps: [{{not_interested: {{topic: sports, count: 4}}}}],
+     group_steps: {{control: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}}}
+  - {{name: measure, phase: measurement, steps: [{{read_feed: {{pages: 4, engage: false}}}}]}}
 execution: {{concurrency: 3}}
 checks: [C3, C5]
 """
@@ -182,7 +183,7 @@ def test_ignored_feedback_changes_the_c3_verdict_and_nothing_else(sandbox_runs: 
     assert by_check["C3"].outcome_a in {"PASS", "INCONCLUSIVE"} and by_check["C3"].outcome_b == "FAIL"
     assert diff.changed_checks == ["C3"]
     assert by_check["C5"].outcome_a == by_check["C5"].outcome_b
-    exposure = {m.group: m for m in diff.metrics if (m.check, m.metric) == ("C3", "exposure_to_rejected")}
+    exposure = {m.group: m for m in diff.metrics if (m.check, m.metric) == ("C3", "exposure_to_rejected_item")}
     assert set(exposure) == {None, "control", "treated"}
     assert exposure["treated"].comparison.n_treated == exposure["treated"].comparison.n_control == 3
     # The sandbox's driver finds every control in both runs: nothing appeared or vanished.
