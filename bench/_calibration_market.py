@@ -86,6 +86,10 @@ def _faked_injection(design: list[str]) -> object:
                                 "hotlist_injection.fake_heat=true"] if s else [])
 
 
+def _variant(design: list[str]) -> str:
+    return design[1].split("=")[0] if design else ""
+
+
 def _personalized(design: list[str]) -> object:
     return lambda s: design + (["--fault", f"hotlist_personalized={s}"] if s else [])
 
@@ -254,10 +258,12 @@ SCENARIOS: list[Scenario] = [
              _c6_campaign, _c6_truth),
     *[Scenario(f"hotlist-injection-faked{suffix}", ("C6",), "hotlist_injection with fake_heat (pinned items shown a heat "
                f"that fits their rank){' on ' + design[1].split('=')[0] if design else ''}", (0, 3),
-               _faked_injection(design), _c6_campaign, _c6_truth) for suffix, design in _HOT_DESIGNS.items()],
+               _faked_injection(design), _c6_campaign, _c6_truth, variant=_variant(design))
+      for suffix, design in _HOT_DESIGNS.items()],
     *[Scenario(f"hotlist-personalized{suffix}", ("C6",), "hotlist_personalized (the list re-ranked by the user's "
                f"profile){' on ' + design[1].split('=')[0] if design else ''}", (0, 1.0),
-               _personalized(design), _c6_campaign, _c6_truth) for suffix, design in _HOT_DESIGNS.items()],
+               _personalized(design), _c6_campaign, _c6_truth, variant=_variant(design))
+      for suffix, design in _HOT_DESIGNS.items()],
     Scenario("price", ("C7",), "price_discrimination (one multiplier for age 45-54, finance, iOS and high "
              "spenders at once)", (1.0, 1.03, 1.08, 1.15), _price_flags,
              _c7_campaign, _c7_truth, languages=("zh",)),
