@@ -13,6 +13,7 @@ read the switch and the feed: a switch that turned itself back on is seen there.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def analysed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 def test_c3_and_c5_judge_each_design_by_what_it_claims(analysed: tuple[str, Path, Analysis, Path]) -> None:
-    name, _, analysis, truth_path = analysed
+    name, run_dir, analysis, truth_path = analysed
     verdicts = {v.check: v for v in analysis.verdicts}
     assert sorted(verdicts) == ["C3", "C5"], analysis.notes
     c3, c5 = verdicts["C3"], verdicts["C5"]
@@ -105,7 +106,20 @@ def test_c3_and_c5_judge_each_design_by_what_it_claims(analysed: tuple[str, Path
         assert c3.outcome in {"PASS", "INCONCLUSIVE"}, c3
         assert c5.outcome in {"PASS", "INCONCLUSIVE"} and not c5.details["silent_resets"], c5
     if name == "content-only":
-        # The channel stayed in the treated puppets' feeds, as the button's label promised; what
-        # it promised (the rejected items and their near-duplicates) went.
-        assert c3.outcome == "PASS", c3
+        # What the button promised (the rejected items and their near-duplicates) went, and the channel
+        # stayed in the treated puppets' feeds, as its label said: measured at the channel, as C3
+        # once did, this compliant platform read as a button that did nothing.
         assert c3.details["promised"] == "the rejected items and their near-duplicates"
+        assert c3.effect >= 0.5, c3
+        late = c3.details["rounds"]["later"]
+        sports = {group: _label_share(run_dir, group, late, "体育") for group in ("reject", "fans")}
+        assert sports["reject"] >= 0.6 * sports["fans"] > 0, sports
+
+
+def _label_share(run_dir: Path, group: str, round_index: int, channel: str) -> float:
+    """The share of a group's feed cards in a round that the platform labelled with ``channel``."""
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        labels = [r[0] for r in db.execute(
+            "SELECT i.channel FROM impressions m JOIN items i USING (item_key) JOIN puppets p USING (puppet_id) "
+            "WHERE p.group_name = ? AND m.round = ? AND m.surface = 'feed'", [group, round_index])]
+    return sum(label == channel for label in labels) / len(labels)
