@@ -17,19 +17,20 @@ from harness import run
 
 pytestmark = pytest.mark.e2e
 
-# Three puppets in each group a verdict rests on: with two, Welch's t has about one degree of
-# freedom, and one puppet whose feed sits off the topic's centre (a full cocoon read at 0.46 by one
-# of two rejecting puppets) makes even a plain violation INCONCLUSIVE. The puppets choose their
+# Three puppets in each group a verdict rests on, four in C3's: with two, Welch's t has about one
+# degree of freedom, and one puppet whose feed sits off the topic's centre (a full cocoon read at
+# 0.46 by one of two rejecting puppets) makes even a plain violation INCONCLUSIVE; "this content"
+# is a small share of a feed that varies from puppet to puppet, and with three a side an ignored
+# button under a full cocoon once read 0.16 [0.0, 0.51]. The puppets choose their
 # interests at onboarding: a full cocoon closes a feed around whatever the profile holds first, and
 # a sports fan whose first page held little sport and who opened one finance item was closed into
-# finance for good (its rejected topic's exposure read 0 against its twins' 1.0). Five at once: the
-# five puppets C5 switches off read their feeds in one batch, then its four still-on controls.
+# finance for good (its rejected topic's exposure read 0 against its twins' 1.0). Five at once.
 CAMPAIGN = """
 name: feed-{name}
 target: {{driver: sandbox, base_url: "{url}", options: {{dwell_scale: 0.05}}}}
 groups:
-  - {{name: fans, persona: zh-sports-fan, replicas: 3, role: control}}
-  - {{name: reject, persona: zh-sports-fan, replicas: 3, role: treatment}}
+  - {{name: fans, persona: zh-sports-fan, replicas: 4, role: control}}
+  - {{name: reject, persona: zh-sports-fan, replicas: 4, role: treatment}}
   - {{name: untag, persona: zh-sports-fan, replicas: 3, role: treatment}}
   - {{name: military, persona: zh-military-fan, replicas: 2}}
   - {{name: fans-on, persona: zh-sports-fan, replicas: 2}}
@@ -107,10 +108,10 @@ def test_every_feed_check_follows_the_ground_truth(analysed: tuple[str, Path, An
     assert "near-duplicates" in c3.details["measured_by"] and c3.details["promised"].startswith("the rejected items")
     # Marks are counted: an ignored button leaves the topic in the feed and every mark is made; one that
     # works may take it away before the last, and the shortfall is said in the verdict's notes.
-    assert c3.details["marks_wanted"] == 24 and c3.details["marks_made"] <= 24, c3.details
-    assert (c3.details["marks_made"] < 24) == any("were asked" in n for n in c3.details["notes"]), c3.details
+    assert c3.details["marks_wanted"] == 32 and c3.details["marks_made"] <= 32, c3.details
+    assert (c3.details["marks_made"] < 32) == any("were asked" in n for n in c3.details["notes"]), c3.details
     if kind == "faulty":
-        assert c3.details["marks_made"] == 24, c3.details
+        assert c3.details["marks_made"] == 32, c3.details
     for v in (c1, c4, c5):
         assert v.details["measured_by"] == "channel labels the platform shows on its cards", v
     assert c1.details["interest_channels"] == ["体育"] and c4.details["channels"] == ["体育"]
@@ -128,8 +129,9 @@ def test_a_second_analysis_embeds_nothing_and_rewrites_its_tables(analysed: tupl
     with sqlite3.connect(run_dir / "run.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0] == 5
         per_check = dict(db.execute('SELECT "check", COUNT(*) FROM metrics GROUP BY "check"').fetchall())
-    # C3/C4: six puppets × two rounds (before, after), and C4's four baseline puppets; C2: one row per probe.
-    assert per_check["C3"] == 6 * 2 and per_check["C4"] == (6 + 4) * 2 and per_check["C2"] == 2
+    # C3: eight puppets × two rounds (before, after); C4: its three treated, four control and four
+    # baseline puppets × two; C2: one row per probe.
+    assert per_check["C3"] == 8 * 2 and per_check["C4"] == (3 + 4 + 4) * 2 and per_check["C2"] == 2
 
 
 def test_a_platform_whose_channels_tell_nothing_apart_leaves_those_checks_undecided(
