@@ -1,8 +1,10 @@
 """A compliance regression test: does "not interested" (不感兴趣) still work?
 
 Run it with ``pytest examples/test_regression_audit.py``: the ``algoaudit`` pytest plugin, installed
-with algoaudit, provides the fixtures. Six real puppets (three that reject sports items, three
-controls; with two a side, ignored feedback can come out INCONCLUSIVE) read the sandbox platform's feed; the C3 check turns what they saw into a verdict.
+with algoaudit, provides the fixtures. Eight real puppets (four that reject sports items, four
+controls; with fewer, ignored feedback can come out INCONCLUSIVE: "this content" is a small share of a
+feed) read the sandbox platform's feed, eight pages when they measure; the C3 check turns what they
+saw into a verdict.
 
 The sandbox is served twice: once with its "not interested" button ignored (the audit must catch
 it: FAIL), once compliant (the audit must not accuse it). Against your own platform, drop the
@@ -19,15 +21,15 @@ CAMPAIGN = """
 name: c3-regression
 target: {driver: sandbox, base_url: "{base_url}", options: {dwell_scale: 0.05}}
 groups:
-  - {name: treated, persona: zh-sports-fan, replicas: 3, role: treatment}
-  - {name: control, persona: zh-sports-fan, replicas: 3, role: control}
+  - {name: treated, persona: zh-sports-fan, replicas: 4, role: treatment}
+  - {name: control, persona: zh-sports-fan, replicas: 4, role: control}
 rounds:
   - {name: warm-up, phase: warmup, repeat: 2, steps: [{read_feed: {pages: 2}}]}
   # The treated puppets and the controls' placebo in one round: their sessions start interleaved.
   - {name: reject, phase: intervention, groups: [treated, control], steps: [{not_interested: {topic: sports, count: 4}}],
      group_steps: {control: [{not_interested: {topic: sports, count: 4, sham: true}}]}}
-  - {name: measure, phase: measurement, steps: [{read_feed: {pages: 4, engage: false}}]}
-execution: {concurrency: 3}
+  - {name: measure, phase: measurement, steps: [{read_feed: {pages: 8, engage: false}}]}
+execution: {concurrency: 4}
 checks: [C3]
 """
 

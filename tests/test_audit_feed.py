@@ -46,7 +46,7 @@ rounds:
   - {{name: placebo, phase: intervention, groups: [fans], steps: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
   - {{name: sham, phase: intervention, groups: [military, fans-on, military-on], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
   - {{name: measure, phase: measurement, groups: [fans, reject, untag, military, fans-on, military-on],
-      steps: [{{read_feed: {{pages: 4, engage: false}}}}, list_tags]}}
+      steps: [{{read_feed: {{pages: 8, engage: false}}}}, list_tags]}}
   - {{name: algorithm off, phase: measurement, groups: [fans, military],
       steps: [{{personalization: {{enabled: false}}}}, {{read_feed: {{pages: 2, engage: false}}}}]}}
   - {{name: still on, phase: measurement, groups: [fans-on, military-on], steps: [personalization, {{read_feed: {{pages: 2, engage: false}}}}]}}

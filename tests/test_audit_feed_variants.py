@@ -43,7 +43,7 @@ rounds:
     groups: [reject, fans]
     steps: [{{not_interested: {{topic: sports, count: 4}}}}]
     group_steps: {{fans: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
-  - {{name: measure, phase: measurement, groups: [reject, fans], repeat: 2, steps: [{{read_feed: {{pages: 4, engage: false}}}}]}}
+  - {{name: measure, phase: measurement, groups: [reject, fans], repeat: 2, steps: [{{read_feed: {{pages: 8, engage: false}}}}]}}
   - name: switch
     phase: measurement
     groups: [fans, military, fans-on, military-on]

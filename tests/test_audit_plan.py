@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 def test_a_campaign_gets_a_plan_per_check_with_its_group_sizes() -> None:
     plans = {p.check: p for p in plan((REPO / "campaigns" / "feed-audit-zh.yaml").read_text(encoding="utf-8"))}
     assert sorted(plans) == ["C1", "C2", "C3", "C4", "C5"]
-    assert plans["C3"].puppets_now == (3, 3) and plans["C1"].puppets_now == (3, 3)
-    assert plans["C5"].puppets_now == (5, 4)  # switched (fans, military) against the still-on control
-    assert plans["C4"].puppets_now == (3, 3, 4)  # and C4's baseline: military, military-on
+    assert plans["C3"].puppets_now == (4, 4) and plans["C1"].puppets_now == (4, 3)
+    assert plans["C5"].puppets_now == (6, 4)  # switched (fans, military) against the still-on control
+    assert plans["C4"].puppets_now == (3, 4, 4)  # and C4's baseline: military, military-on
     assert plans["C3"].noise_source == "default" and plans["C2"].noise_source == "deterministic"
     for p in plans.values():
         assert p.needed_80 is not None and p.needed_95 is not None and p.needed_95 >= p.needed_80 >= 2

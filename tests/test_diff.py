@@ -134,21 +134,22 @@ def test_cli_diff_prints_tables_and_writes_html(two_runs: tuple[Path, Path], tmp
 
 
 # End to end: the same small C3 campaign against a sandbox whose "not interested" works, and one
-# that ignores it. Three puppets a side, as in test_audit_c3: with two, the noise of thirty feed
-# items a round leaves ignored feedback INCONCLUSIVE about half the time, and the change unseen.
+# that ignores it. Four puppets a side reading eight pages: "this content" (the rejected items and
+# their near-duplicates) is a small share of a feed, and with three a side and fewer pages ignored
+# feedback came out INCONCLUSIVE, and the change unseen.
 CAMPAIGN = """
 name: diff-e2e
 target: {{driver: sandbox, base_url: "{url}", options: {{dwell_scale: 0.05}}}}
 groups:
-  - {{name: treated, persona: zh-sports-fan, replicas: 3, role: treatment}}
-  - {{name: control, persona: zh-sports-fan, replicas: 3, role: control}}
+  - {{name: treated, persona: zh-sports-fan, replicas: 4, role: treatment}}
+  - {{name: control, persona: zh-sports-fan, replicas: 4, role: control}}
 rounds:
   - {{name: warm-up, phase: warmup, repeat: 2, steps: [{{read_feed: {{pages: 2}}}}]}}
   # The treated puppets and the controls' placebo in one round: their sessions start interleaved.
   - {{name: reject, phase: intervention, groups: [treated, control], steps: [{{not_interested: {{topic: sports, count: 4}}}}],
      group_steps: {{control: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}}}
-  - {{name: measure, phase: measurement, steps: [{{read_feed: {{pages: 4, engage: false}}}}]}}
-execution: {{concurrency: 3}}
+  - {{name: measure, phase: measurement, steps: [{{read_feed: {{pages: 8, engage: false}}}}]}}
+execution: {{concurrency: 4}}
 checks: [C3, C5]
 """
 
@@ -185,7 +186,7 @@ def test_ignored_feedback_changes_the_c3_verdict_and_nothing_else(sandbox_runs: 
     assert by_check["C5"].outcome_a == by_check["C5"].outcome_b
     exposure = {m.group: m for m in diff.metrics if (m.check, m.metric) == ("C3", "exposure_to_rejected_item")}
     assert set(exposure) == {None, "control", "treated"}
-    assert exposure["treated"].comparison.n_treated == exposure["treated"].comparison.n_control == 3
+    assert exposure["treated"].comparison.n_treated == exposure["treated"].comparison.n_control == 4
     # The sandbox's driver finds every control in both runs: nothing appeared or vanished.
     assert [c for c in diff.controls if c.change != "same"] == []
 
