@@ -42,14 +42,14 @@ def test_ignored_not_interested_is_caught(algoaudit_sandbox, algoaudit_run, algo
     run_dir = algoaudit_run(CAMPAIGN, base_url=platform)
     c3 = algoaudit_verdicts(run_dir)["C3"]
     assert c3.outcome == "FAIL", c3
-    assert c3.n_treated == c3.n_control == 3
+    assert c3.n_treated == c3.n_control == 4
 
 
 def test_working_not_interested_is_not_accused(algoaudit_sandbox, algoaudit_run, algoaudit_verdicts) -> None:
     platform = algoaudit_sandbox(*FROZEN)
     run_dir = algoaudit_run(CAMPAIGN, base_url=platform)
     c3 = algoaudit_verdicts(run_dir)["C3"]
-    # Three puppets a side do not always have the power to call PASS; what must hold is: never FAIL.
+    # Four puppets a side do not always have the power to call PASS; what must hold is: never FAIL.
     assert c3.outcome in {"PASS", "INCONCLUSIVE"}, c3
 
 

@@ -45,8 +45,13 @@ rounds:
   - {{name: untag, phase: intervention, groups: [untag], steps: [{{delete_tag: {{topic: sports}}}}]}}
   - {{name: placebo, phase: intervention, groups: [fans], steps: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
   - {{name: sham, phase: intervention, groups: [military, fans-on, military-on], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
+  # C3's groups read eight pages ("this content" is a small share of a feed); the others two, or a
+  # closed feed would use up a channel of the built-in content and C5's still-on controls would
+  # meet other channels in the next round.
   - {{name: measure, phase: measurement, groups: [fans, reject, untag, military, fans-on, military-on],
-      steps: [{{read_feed: {{pages: 8, engage: false}}}}, list_tags]}}
+      steps: [{{read_feed: {{pages: 2, engage: false}}}}, list_tags],
+      group_steps: {{fans: [{{read_feed: {{pages: 8, engage: false}}}}, list_tags],
+                    reject: [{{read_feed: {{pages: 8, engage: false}}}}, list_tags]}}}}
   - {{name: algorithm off, phase: measurement, groups: [fans, military],
       steps: [{{personalization: {{enabled: false}}}}, {{read_feed: {{pages: 2, engage: false}}}}]}}
   - {{name: still on, phase: measurement, groups: [fans-on, military-on], steps: [personalization, {{read_feed: {{pages: 2, engage: false}}}}]}}
