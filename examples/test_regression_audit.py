@@ -26,8 +26,8 @@ groups:
 rounds:
   - {name: warm-up, phase: warmup, repeat: 2, steps: [{read_feed: {pages: 2}}]}
   # The treated puppets and the controls' placebo in one round: their sessions start interleaved.
-  - {name: reject, phase: intervention, groups: [treated, control], steps: [{not_interested: {topic: sports, count: 4}}],
-     group_steps: {control: [{not_interested: {topic: sports, count: 4, sham: true}}]}}
+  - {name: reject, phase: intervention, groups: [treated, control], steps: [{not_interested: {topic: sports, count: 4, reason: channel}}],
+     group_steps: {control: [{not_interested: {topic: sports, count: 4, reason: channel, sham: true}}]}}
   - {name: measure, phase: measurement, steps: [{read_feed: {pages: 8, engage: false}}]}
 execution: {concurrency: 4}
 checks: [C3]

@@ -41,9 +41,9 @@ rounds:
   - {{name: interests, phase: warmup, groups: [fans, reject, untag, military, fans-on, military-on], steps: [onboarding]}}
   - {{name: warm-up, phase: warmup, repeat: 2, groups: [fans, reject, untag, military, fans-on, military-on],
       steps: [{{read_feed: {{pages: 2}}}}]}}
-  - {{name: reject, phase: intervention, groups: [reject], steps: [{{not_interested: {{topic: sports, count: 4}}}}]}}
+  - {{name: reject, phase: intervention, groups: [reject], steps: [{{not_interested: {{topic: sports, count: 4, reason: channel}}}}]}}
   - {{name: untag, phase: intervention, groups: [untag], steps: [{{delete_tag: {{topic: sports}}}}]}}
-  - {{name: placebo, phase: intervention, groups: [fans], steps: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}
+  - {{name: placebo, phase: intervention, groups: [fans], steps: [{{not_interested: {{topic: sports, count: 4, reason: channel, sham: true}}}}]}}
   - {{name: sham, phase: intervention, groups: [military, fans-on, military-on], steps: [{{read_feed: {{pages: 1, engage: false}}}}]}}
   # C3's groups read eight pages ("this content" is a small share of a feed); the others two, or a
   # closed feed would use up a channel of the built-in content and C5's still-on controls would
@@ -106,23 +106,23 @@ def test_every_feed_check_follows_the_ground_truth(analysed: tuple[str, Path, An
         assert c2.details["refused"] == ["probe-0", "probe-1"] and c2.details["tags_forced"]
         assert c4.details["deleted_tags"] == ["体育"] and c4.details["reappeared"] == []
         assert c5.details["dependence_switched_off"] > 0.5 * c5.details["dependence_still_on"]
-    assert c5.details["clicks_to_switch"] and c3.details["reference_items"] >= 4 and c3.evidence
-    # Each judged by what it promised: C3's "this content" by the rejected items' near-duplicates (an
-    # embedding radius, no channel), the others by the channel labels the sandbox's cards show.
-    assert c3.details["reason"] == "item" and c3.details["neighbourhood_errors"] is None
-    assert "near-duplicates" in c3.details["measured_by"] and c3.details["promised"].startswith("the rejected items")
+    assert c5.details["clicks_to_switch"] and c3.details["rejected"] >= 4 and c3.evidence
+    # Each judged by what it promised, on the channel labels the sandbox's cards show: C3's "not this
+    # channel" by the rejected items' channel, C1's interest, C4's deleted tag and C5's personas'.
+    # (C3's "this content", measured by near-duplicates, is proven in test_audit_feed_variants.)
+    assert c3.details["reason"] == "channel" and c3.details["neighbourhood_errors"] is None
+    assert c3.details["promised"] == "the rejected items' channel (体育)"
     # Marks are counted: an ignored button leaves the topic in the feed and every mark is made; one that
     # works may take it away before the last, and the shortfall is said in the verdict's notes.
     assert c3.details["marks_wanted"] == 32 and c3.details["marks_made"] <= 32, c3.details
     assert (c3.details["marks_made"] < 32) == any("were asked" in n for n in c3.details["notes"]), c3.details
     if kind == "faulty":
         assert c3.details["marks_made"] == 32, c3.details
-    for v in (c1, c4, c5):
+    for v in (c1, c3, c4, c5):
         assert v.details["measured_by"] == "channel labels the platform shows on its cards", v
-    assert c1.details["interest_channels"] == ["体育"] and c4.details["channels"] == ["体育"]
+    assert c1.details["interest_channels"] == ["体育"] and c4.details["channels"] == ["体育"] == c3.details["channels"]
     assert c5.details["interest_channels"] == {"zh-military-fan": ["军事"], "zh-sports-fan": ["体育"]}
-    for v in (c1, c3):
-        assert v.details["model"].startswith("intfloat/multilingual-e5-small")
+    assert c1.details["model"].startswith("intfloat/multilingual-e5-small")  # its homogeneity and topics
 
 
 def test_a_second_analysis_embeds_nothing_and_rewrites_its_tables(analysed: tuple[str, Path, Analysis]) -> None:

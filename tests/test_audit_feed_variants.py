@@ -97,7 +97,10 @@ def test_c3_and_c5_judge_each_design_by_what_it_claims(analysed: tuple[str, Path
     assert (c3.details["marks_made"] < 32) == any("were asked" in n for n in c3.details["notes"]), c3.details
     if name == "faulty":
         assert faults == {"not_interested_ignored": 1.0, "algo_off_leak": 0.5, "algo_off_reset": 1}
-        assert c3.outcome == "FAIL" and c3.details["marks_made"] == 32, c3
+        # An ignored button keeps every mark possible, and is never passed; "this content" is a tenth
+        # of a feed or less, and four puppets a side FAILed it in two of three runs (INCONCLUSIVE
+        # 0.18 [0.0, 0.53] in the third: near-duplicate exposure differs from puppet to puppet).
+        assert c3.outcome != "PASS" and c3.ci_high < 0.8 and c3.details["marks_made"] == 32, c3
         # The switch turned itself back on at the next login, and the puppets saw it there.
         assert resets and c5.details["silent_resets"] and c5.outcome == "FAIL", c5
     else:

@@ -146,8 +146,8 @@ groups:
 rounds:
   - {{name: warm-up, phase: warmup, repeat: 2, steps: [{{read_feed: {{pages: 2}}}}]}}
   # The treated puppets and the controls' placebo in one round: their sessions start interleaved.
-  - {{name: reject, phase: intervention, groups: [treated, control], steps: [{{not_interested: {{topic: sports, count: 4}}}}],
-     group_steps: {{control: [{{not_interested: {{topic: sports, count: 4, sham: true}}}}]}}}}
+  - {{name: reject, phase: intervention, groups: [treated, control], steps: [{{not_interested: {{topic: sports, count: 4, reason: channel}}}}],
+     group_steps: {{control: [{{not_interested: {{topic: sports, count: 4, reason: channel, sham: true}}}}]}}}}
   - {{name: measure, phase: measurement, steps: [{{read_feed: {{pages: 8, engage: false}}}}]}}
 execution: {{concurrency: 4}}
 checks: [C3, C5]
@@ -184,7 +184,7 @@ def test_ignored_feedback_changes_the_c3_verdict_and_nothing_else(sandbox_runs: 
     assert by_check["C3"].outcome_a in {"PASS", "INCONCLUSIVE"} and by_check["C3"].outcome_b == "FAIL"
     assert diff.changed_checks == ["C3"]
     assert by_check["C5"].outcome_a == by_check["C5"].outcome_b
-    exposure = {m.group: m for m in diff.metrics if (m.check, m.metric) == ("C3", "exposure_to_rejected_item")}
+    exposure = {m.group: m for m in diff.metrics if (m.check, m.metric) == ("C3", "exposure_to_rejected_channel")}
     assert set(exposure) == {None, "control", "treated"}
     assert exposure["treated"].comparison.n_treated == exposure["treated"].comparison.n_control == 4
     # The sandbox's driver finds every control in both runs: nothing appeared or vanished.
