@@ -105,7 +105,9 @@ def test_every_feed_check_follows_the_ground_truth(analysed: tuple[str, Path, An
         assert c1.details["narrow_interest_share"] >= 0.7  # the truth is 1.0: the neighbourhood misses a few
         assert c2.details["refused"] == ["probe-0", "probe-1"] and c2.details["tags_forced"]
         assert c4.details["deleted_tags"] == ["体育"] and c4.details["reappeared"] == []
-        assert c5.details["dependence_switched_off"] > 0.5 * c5.details["dependence_still_on"]
+        # More of the profile than tolerated reaches the off feed (not all of it: the switched fans had
+        # just read eight pages of a closed sports feed, and the leak shows only what they have not seen).
+        assert c5.details["dependence_switched_off"] > c5.threshold * c5.details["dependence_still_on"]
     assert c5.details["clicks_to_switch"] and c3.details["rejected"] >= 4 and c3.evidence
     # Each judged by what it promised, on the channel labels the sandbox's cards show: C3's "not this
     # channel" by the rejected items' channel, C1's interest, C4's deleted tag and C5's personas'.
