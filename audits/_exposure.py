@@ -4,7 +4,7 @@ the cosine that separates items the platform labels with the same channel from t
 chosen precision — never a hard-coded cosine (E5 cosines sit in a narrow band).
 
 Two neighbourhoods: ``share`` counts items within the radius of any one reference item (the
-interest seeds of C1, which span several topics; the items of a tag in C4), ``topic_share`` items
+interest seeds of C1, which span several topics; the items of a tag in C4), ``near_topic`` items
 near the centroid of the reference items (one topic known from a handful of its items, as in C3).
 The item radius is calibrated for precision: a union of many items' radii admits the others'
 items as fast as it grows. The centroid's radius is calibrated on centroids of as many items, at
@@ -103,13 +103,6 @@ class NeighbourhoodErrors:
         errors are corrected for; 0 where they are not."""
         return self.false_positive_rate if self.separates else 0.0
 
-    def share_of_topic(self, share: float) -> float:
-        """A share inside the neighbourhood as the topic's share of the cards (Rogan–Gladen), where
-        the errors are corrected for; the share itself where they are not."""
-        if not self.separates:
-            return share
-        return (share - self.false_positive_rate) / (self.sensitivity - self.false_positive_rate)
-
     def details(self) -> dict[str, object]:
         def rate(value: float) -> float | None:
             return None if np.isnan(value) else value
@@ -183,12 +176,6 @@ class ExposureSpace:
             self._centroid_calibrations[size] = calibrate_centroid_threshold(
                 self.vectors[self.sample], self.labels[self.sample], size, prior=CALIBRATION_PRIOR)
         return self._centroid_calibrations[size]
-
-    def topic_share(self, seen: list[str], reference: list[str]) -> float:
-        """Share of ``seen`` (item keys, repeats counted) near the centroid of the ``reference`` items."""
-        if not seen:
-            return float("nan")
-        return float(np.mean(self.near_topic(seen, reference)))
 
     def near_topic(self, keys: list[str], reference: list[str]) -> np.ndarray:
         """For each of ``keys``, whether it lies near the centroid of the ``reference`` items."""
